@@ -1,0 +1,90 @@
+"""The shop-specific seams, behind one adapter class chosen by dotted path.
+
+A shop subclasses :class:`DefaultAdapter` and names it in ``RECOMMENDATIONS["ADAPTER"]``
+(the pattern of allauth's ``get_adapter()``). The app never imports the shop.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from .conf import app_settings, get_item_model
+
+
+class DefaultAdapter:
+    """Sensible defaults for an item model with the usual field names."""
+
+    #: Field names probed by the default implementations; override the methods instead
+    #: when the shop's model differs.
+    active_field = "is_active"
+    stock_field = "stock"
+    category_field = "category"
+
+    # --- the catalogue --------------------------------------------------------------
+    def item_queryset(self) -> QuerySet:
+        return get_item_model()._default_manager.all()
+
+    def visible_items(self, queryset: QuerySet | None = None) -> QuerySet:
+        """Items a shopper may be shown now: active and in stock, where the model says."""
+        qs = self.item_queryset() if queryset is None else queryset
+        names = {f.name for f in qs.model._meta.get_fields()}
+        if self.active_field in names:
+            qs = qs.filter(**{self.active_field: True})
+        if self.stock_field in names:
+            qs = qs.filter(**{f"{self.stock_field}__gt": 0})
+        return qs
+
+    def item_category_id(self, item: Model) -> Any:
+        """The category key used by category fallbacks and rules (None when uncategorised)."""
+        return getattr(item, f"{self.category_field}_id", None)
+
+    def item_payload(self, item: Model) -> dict[str, Any]:
+        """What carousels and the API show of an item."""
+        payload: dict[str, Any] = {"id": item.pk, "name": str(item)}
+        for name in ("price", "sku"):
+            if hasattr(item, name):
+                payload[name] = getattr(item, name)
+        if hasattr(item, "get_absolute_url"):
+            payload["url"] = item.get_absolute_url()
+        return payload
+
+    # --- visitors -------------------------------------------------------------------
+    def get_visitor_id(self, request: HttpRequest) -> str:
+        """The anonymous visitor id that VisitorMiddleware attached to the request."""
+        return getattr(request, "recommendations_visitor_id", "") or ""
+
+    def is_bot(self, request: HttpRequest | None, user_agent: str | None = None) -> bool:
+        if user_agent is None and request is not None:
+            user_agent = request.META.get("HTTP_USER_AGENT", "")
+        return (
+            bool(user_agent)
+            and _bot_regex(app_settings.BOT_USER_AGENT_PATTERN).search(user_agent) is not None
+        )
+
+    def is_opted_out(self, request: HttpRequest | None) -> bool:
+        """The visitor's own choice (session flag) or a Global Privacy Control signal."""
+        if request is None:
+            return False
+        session = getattr(request, "session", None)
+        if session is not None and session.get(app_settings.OPT_OUT_SESSION_KEY):
+            return True
+        return bool(
+            app_settings.HONOR_GLOBAL_PRIVACY_CONTROL and request.META.get("HTTP_SEC_GPC") == "1"
+        )
+
+
+@lru_cache(maxsize=8)
+def _bot_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def get_adapter() -> DefaultAdapter:
+    from django.utils.module_loading import import_string
+
+    return import_string(app_settings.ADAPTER)()

@@ -1,0 +1,92 @@
+"""The app's settings: one ``RECOMMENDATIONS`` dict over documented defaults.
+
+Read lazily and reset on ``setting_changed`` (the pattern of ``rest_framework.settings``),
+so tests can use ``override_settings(RECOMMENDATIONS={...})``::
+
+    from recommendations.conf import app_settings
+    app_settings.EVENT_WEIGHTS["purchase"]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+DEFAULTS: dict[str, Any] = {
+    # Dotted path of the adapter class (see adapters.py) that knows the shop's specifics.
+    "ADAPTER": "recommendations.adapters.DefaultAdapter",
+    # How much each event says about a shopper's taste, for training. 0 ignores the event.
+    "EVENT_WEIGHTS": {"view": 1.0, "add_to_cart": 3.0, "remove_from_cart": 0.0, "purchase": 5.0},
+    # Events older than this many days are pruned by recommendations_prune (None keeps all).
+    "RETENTION_DAYS": 730,
+    # Master switch for tracking: False records nothing at all.
+    "TRACKING_ENABLED": True,
+    # Requests whose User-Agent matches this (case-insensitive) regex are not recorded.
+    "BOT_USER_AGENT_PATTERN": (
+        r"bot|crawl|spider|slurp|preview|headless|monitor|curl|wget|python-requests|httpx"
+        r"|scrapy|lighthouse|pingdom|facebookexternalhit"
+    ),
+    # Honour the Global Privacy Control header (Sec-GPC: 1) as an opt-out.
+    "HONOR_GLOBAL_PRIVACY_CONTROL": True,
+    # The signed cookie that identifies an anonymous visitor, and its lifetime (seconds).
+    "VISITOR_COOKIE_NAME": "rec_vid",
+    "VISITOR_COOKIE_MAX_AGE": 365 * 24 * 3600,
+    # Session key where a visitor's own opt-out choice is kept (see tracking.opt_out()).
+    "OPT_OUT_SESSION_KEY": "recommendations_opt_out",
+}
+
+
+class AppSettings:
+    """Attribute access to ``settings.RECOMMENDATIONS`` merged over ``DEFAULTS``."""
+
+    def __init__(self) -> None:
+        self._cached: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        return getattr(settings, "RECOMMENDATIONS", {}) or {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Invalid RECOMMENDATIONS setting: {name!r}")
+        if name not in self._cached:
+            value = self.user_settings.get(name, DEFAULTS[name])
+            if isinstance(DEFAULTS[name], dict) and isinstance(value, dict):
+                value = {**DEFAULTS[name], **value}
+            self._cached[name] = value
+        return self._cached[name]
+
+    @property
+    def item_model_label(self) -> str:
+        return settings.RECOMMENDATIONS_ITEM_MODEL
+
+    def reload(self) -> None:
+        self._cached.clear()
+        from . import adapters
+
+        adapters.get_adapter.cache_clear()
+
+
+app_settings = AppSettings()
+
+
+def get_item_model():
+    """The model that ``RECOMMENDATIONS_ITEM_MODEL`` names, like ``get_user_model()``."""
+    from django.apps import apps
+
+    return apps.get_model(settings.RECOMMENDATIONS_ITEM_MODEL, require_ready=False)
+
+
+def import_from_setting(name: str) -> Any:
+    return import_string(getattr(app_settings, name))
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("RECOMMENDATIONS", "RECOMMENDATIONS_ITEM_MODEL"):
+        app_settings.reload()
+
+
+setting_changed.connect(_reload, dispatch_uid="recommendations.conf.reload")

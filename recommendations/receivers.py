@@ -1,0 +1,63 @@
+"""Signal receivers: each turns one signal into tracking calls and does nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
+
+from . import signals, tracking
+from .adapters import get_adapter
+
+
+@receiver(signals.item_viewed, dispatch_uid="recommendations.item_viewed")
+def on_item_viewed(sender: Any, request: Any, item: Any, source: str = "", **kwargs: Any) -> None:
+    tracking.record("view", item, request=request, source=source)
+
+
+@receiver(signals.item_added_to_cart, dispatch_uid="recommendations.item_added_to_cart")
+def on_item_added_to_cart(
+    sender: Any, request: Any, item: Any, quantity: int = 1, source: str = "", **kwargs: Any
+) -> None:
+    tracking.record("add_to_cart", item, request=request, quantity=quantity, source=source)
+
+
+@receiver(signals.item_removed_from_cart, dispatch_uid="recommendations.item_removed_from_cart")
+def on_item_removed_from_cart(
+    sender: Any, request: Any, item: Any, quantity: int = 1, **kwargs: Any
+) -> None:
+    tracking.record("remove_from_cart", item, request=request, quantity=quantity)
+
+
+@receiver(signals.order_paid, dispatch_uid="recommendations.order_paid")
+def on_order_paid(
+    sender: Any, request: Any, order: Any, lines: Any, user: Any = None, **kwargs: Any
+) -> None:
+    if not tracking.should_track(request):
+        return
+    if user is None and request is not None and request.user.is_authenticated:
+        user = request.user
+    visitor_id = get_adapter().get_visitor_id(request) if request is not None else ""
+    rows = [
+        {
+            "event": "purchase",
+            "item": item,
+            "user": user,
+            "visitor_id": visitor_id,
+            "quantity": quantity,
+            "value": value,
+            # One purchase event per order line, however often the signal is re-sent.
+            "client_event_id": f"order:{order.pk}:{position}",
+        }
+        for position, (item, quantity, value) in enumerate(lines)
+    ]
+    result = tracking.record_many(rows)
+    if result.rejected:
+        raise tracking.TrackingError(f"order {order.pk}: rejected lines {result.rejected}")
+
+
+@receiver(user_logged_in, dispatch_uid="recommendations.merge_visitor_on_login")
+def on_user_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if request is not None:
+        tracking.merge_visitor_into_user(get_adapter().get_visitor_id(request), user)

@@ -1,0 +1,257 @@
+"""``record()``: the one way an event enters the interaction log.
+
+It validates, drops bots and opted-out visitors, and writes after the surrounding
+transaction commits (so a rolled-back checkout leaves no purchase behind). A page view
+costs one ``INSERT`` and nothing else: no lookup first, de-duplication of
+``client_event_id`` is left to the unique index (``INSERT ... ON CONFLICT DO NOTHING``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Model
+from django.db.models.constants import OnConflict
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .adapters import get_adapter
+from .conf import app_settings
+from .models import Event, Interaction
+
+logger = logging.getLogger(__name__)
+
+MAX_SOURCE_LENGTH = Interaction._meta.get_field("source").max_length
+MAX_CLIENT_EVENT_ID_LENGTH = Interaction._meta.get_field("client_event_id").max_length
+MAX_VISITOR_ID_LENGTH = Interaction._meta.get_field("visitor_id").max_length
+MAX_VALUE = Decimal("1e10")  # max_digits=12, decimal_places=2
+CENT = Decimal("0.01")
+
+
+class TrackingError(ValueError):
+    """An event that cannot be recorded as given (unknown event type, no shopper, ...)."""
+
+
+@dataclass
+class RecordResult:
+    """What :func:`record_many` did with a batch."""
+
+    written: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (position, reason)
+
+
+EVENTS = frozenset(Event.values)
+#: The columns written, in order. ``id`` comes from the database.
+COLUMNS = (
+    "user_id",
+    "visitor_id",
+    "item_id",
+    "event",
+    "quantity",
+    "value",
+    "source",
+    "client_event_id",
+    "created_at",
+)
+
+
+def record(
+    event: str,
+    item: Model | int,
+    *,
+    request: HttpRequest | None = None,
+    user: Any = None,
+    visitor_id: str | None = None,
+    quantity: int = 1,
+    value: Decimal | float | str | None = None,
+    source: str = "",
+    client_event_id: str | None = None,
+    created_at: datetime | None = None,
+) -> bool:
+    """Record one event; returns False when it was deliberately not recorded.
+
+    ``item`` is an item instance or its primary key. The shopper is ``user`` or
+    ``visitor_id`` when given, otherwise read from ``request``. Raises
+    :class:`TrackingError` for invalid input. Bots (by user agent), a disabled tracker
+    and opted-out visitors are dropped silently (False).
+    """
+    if not should_track(request):
+        return False
+    if request is not None:
+        if user is None:
+            request_user = getattr(request, "user", None)
+            if request_user is not None and request_user.is_authenticated:
+                user = request_user
+        if visitor_id is None:
+            visitor_id = get_adapter().get_visitor_id(request)
+    row = validate_event(
+        event,
+        item,
+        user=user,
+        visitor_id=visitor_id,
+        quantity=quantity,
+        value=value,
+        source=source,
+        client_event_id=client_event_id,
+        created_at=created_at,
+    )
+    transaction.on_commit(lambda: insert_rows([row]))
+    return True
+
+
+def record_many(rows: Iterable[dict[str, Any]], *, defer: bool = True) -> RecordResult:
+    """Validate and write many events in one bulk ``INSERT``.
+
+    Each row holds :func:`record`'s keyword arguments plus ``event`` and ``item``.
+    Invalid rows are rejected with their reason; the rest are written. With
+    ``defer=False`` they are written in the caller's transaction at once (bulk loaders
+    that must commit orders and their events together). Visitor-level checks (bots,
+    opt-out) are the caller's: use :func:`should_track` with the request.
+    """
+    result = RecordResult()
+    valid: list[tuple] = []
+    for position, row in enumerate(rows):
+        try:
+            valid.append(validate_event(**row))
+        except (TrackingError, TypeError) as exc:
+            result.rejected.append((position, str(exc)))
+    result.written = len(valid)
+    if defer:
+        transaction.on_commit(lambda: insert_rows(valid))
+    else:
+        insert_rows(valid)
+    return result
+
+
+def should_track(request: HttpRequest | None) -> bool:
+    """False for a disabled tracker, a bot, or a visitor who opted out."""
+    if not app_settings.TRACKING_ENABLED:
+        return False
+    adapter = get_adapter()
+    return not (adapter.is_bot(request) or adapter.is_opted_out(request))
+
+
+def validate_event(
+    event: str,
+    item: Model | int,
+    *,
+    user: Any = None,
+    visitor_id: str | None = None,
+    quantity: int = 1,
+    value: Decimal | float | str | None = None,
+    source: str = "",
+    client_event_id: str | None = None,
+    created_at: datetime | None = None,
+) -> tuple:
+    """One validated row of :data:`COLUMNS`; raises :class:`TrackingError`.
+
+    Plain tuples rather than model instances: building 400,000 ``Interaction`` objects
+    for an import costs more than writing them.
+    """
+    if event not in EVENTS:
+        raise TrackingError(
+            f"Unknown event {event!r}; expected one of {', '.join(sorted(EVENTS))}."
+        )
+    item_id = item.pk if isinstance(item, Model) else item
+    if item_id is None or isinstance(item_id, bool):
+        raise TrackingError("The item has no primary key (save it first).")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise TrackingError(f"quantity must be a positive integer, not {quantity!r}.")
+    visitor_id = visitor_id or ""
+    if len(visitor_id) > MAX_VISITOR_ID_LENGTH:
+        raise TrackingError(f"visitor_id is longer than {MAX_VISITOR_ID_LENGTH} characters.")
+    user_id = getattr(user, "pk", None) if user is not None else None
+    if user_id is None and not visitor_id:
+        raise TrackingError("An event needs a signed-in user or an anonymous visitor_id.")
+    if value is not None:
+        try:
+            value = Decimal(str(value))
+        except InvalidOperation:
+            raise TrackingError(f"value must be a number, not {value!r}.") from None
+        if not value.is_finite() or abs(value) >= MAX_VALUE:
+            raise TrackingError(f"value must be a finite amount below {MAX_VALUE}, not {value!r}.")
+        value = value.quantize(CENT)
+    source = source or ""
+    if len(source) > MAX_SOURCE_LENGTH:
+        raise TrackingError(f"source is longer than {MAX_SOURCE_LENGTH} characters.")
+    if client_event_id is not None and not (0 < len(client_event_id) <= MAX_CLIENT_EVENT_ID_LENGTH):
+        raise TrackingError(
+            f"client_event_id must be 1 to {MAX_CLIENT_EVENT_ID_LENGTH} characters."
+        )
+    if created_at is None:
+        created_at = timezone.now()
+    elif timezone.is_naive(created_at):
+        raise TrackingError("created_at must be timezone-aware.")
+    return (
+        user_id,
+        visitor_id,
+        item_id,
+        event,
+        quantity,
+        value,
+        source,
+        client_event_id,
+        created_at,
+    )
+
+
+def insert_rows(rows: list[tuple]) -> None:
+    """One ``INSERT ... ON CONFLICT DO NOTHING`` per batch of validated rows.
+
+    Written with ``executemany`` on the cursor rather than ``bulk_create``: for imports
+    Django's per-value SQL compilation costs ten times the database's own work. A
+    retried ``client_event_id`` hits the unique index and is skipped, not raised.
+    """
+    if not rows:
+        return
+    ops = connection.ops
+    table = ops.quote_name(Interaction._meta.db_table)
+    columns = ", ".join(ops.quote_name(c) for c in COLUMNS)
+    placeholders = ", ".join(["%s"] * len(COLUMNS))
+    suffix = ops.on_conflict_suffix_sql(
+        [Interaction._meta.get_field("client_event_id")], OnConflict.IGNORE, None, None
+    )
+    sql = (
+        f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {table} ({columns}) "
+        f"VALUES ({placeholders}) {suffix}"
+    )
+    adapt_dt = ops.adapt_datetimefield_value
+    adapt_dec = ops.adapt_decimalfield_value
+    params = [
+        (
+            *row[:5],
+            None if row[5] is None else adapt_dec(row[5], 12, 2),
+            *row[6:8],
+            adapt_dt(row[8]),
+        )
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+            return
+        for start in range(0, len(params), 5000):
+            cursor.executemany(sql, params[start : start + 5000])
+
+
+def merge_visitor_into_user(visitor_id: str, user: Any) -> int:
+    """Give a visitor's anonymous events to the user they signed in as; returns the count."""
+    if not visitor_id or user is None or not user.pk:
+        return 0
+    return Interaction.objects.filter(visitor_id=visitor_id, user__isnull=True).update(user=user)
+
+
+def opt_out(request: HttpRequest) -> None:
+    """Stop recording this visitor (kept in their session)."""
+    request.session[app_settings.OPT_OUT_SESSION_KEY] = True
+
+
+def opt_in(request: HttpRequest) -> None:
+    """Undo :func:`opt_out`."""
+    request.session.pop(app_settings.OPT_OUT_SESSION_KEY, None)

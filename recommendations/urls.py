@@ -1,0 +1,3 @@
+"""URLs the app contributes to the shop (``path("", include("recommendations.urls"))``)."""
+
+urlpatterns: list = []

@@ -1,0 +1,34 @@
+from django.contrib import admin
+
+from .models import Category, Order, OrderLine, Product
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("sku", "name", "category", "price", "stock", "is_active")
+    list_filter = ("is_active", "category")
+    search_fields = ("sku", "name")
+    list_editable = ("stock", "is_active")
+    list_select_related = ("category",)
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    raw_id_fields = ("product",)
+    extra = 0
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ("number", "user", "status", "total", "created_at")
+    list_filter = ("status",)
+    search_fields = ("number", "user__username")
+    raw_id_fields = ("user",)
+    inlines = [OrderLineInline]
+    show_full_result_count = False
