@@ -43,6 +43,19 @@ class DefaultAdapter:
         """The category key used by category fallbacks and rules (None when uncategorised)."""
         return getattr(item, f"{self.category_field}_id", None)
 
+    def item_content(self, item: Model) -> str:
+        """Text that describes an item, for content-based neighbours of items the model has
+        not seen yet (new arrivals): name, description and category by default."""
+        parts = [str(item), getattr(item, "description", "") or ""]
+        category = getattr(item, self.category_field, None)
+        if category is not None:
+            parts.append(str(category))
+        return " ".join(parts)
+
+    def item_price(self, item: Model) -> float | None:
+        price = getattr(item, "price", None)
+        return None if price is None else float(price)
+
     def item_payload(self, item: Model) -> dict[str, Any]:
         """What carousels and the API show of an item."""
         payload: dict[str, Any] = {"id": item.pk, "name": str(item)}

@@ -36,6 +36,43 @@ DEFAULTS: dict[str, Any] = {
     "VISITOR_COOKIE_MAX_AGE": 365 * 24 * 3600,
     # Session key where a visitor's own opt-out choice is kept (see tracking.opt_out()).
     "OPT_OUT_SESSION_KEY": "recommendations_opt_out",
+    # --- training (tasks.train) --------------------------------------------------------
+    "TRAINING": {
+        # REGISTRY name of the model to train, and its hyper-parameters over the tuned defaults.
+        "ALGORITHM": "vae",
+        "HYPERPARAMETERS": {},
+        # Baselines trained and tested on the same split, for the gate and the admin.
+        # EASE is replaced by item-kNN when the catalogue is too large for its dense inverse.
+        "BASELINES": ["pop", "ease"],
+        # Only events newer than this many days are used (None: the whole retained log).
+        "WINDOW_DAYS": None,
+        # Exponential time decay of event weights (None: no decay).
+        "HALF_LIFE_DAYS": None,
+        # Held-out users for validation and test (each), and the seed of the split.
+        "HOLDOUT_FRACTION": 0.1,
+        "MIN_ITEMS_PER_USER": 5,
+        "SEED": 0,
+        # The training lock's lease (seconds); renewed every epoch, so a dead worker's expires.
+        "LOCK_TTL": 600,
+        # How long a queued training waits between tries while another one runs (seconds).
+        "RETRY_COUNTDOWN": 15,
+    },
+    # --- the activation gate -----------------------------------------------------------
+    "GATE": {
+        # Test metric the gate compares.
+        "METRIC": "ndcg@100",
+        # The new model must beat popularity by this relative margin (0.05 = 5%).
+        "MIN_LIFT_OVER_POPULARITY": 0.05,
+        # ... and may not fall below the active version, measured on the same split, by more.
+        "MAX_DROP_FROM_ACTIVE": 0.02,
+    },
+    # --- related items (tasks.score_similarity) ----------------------------------------
+    "RELATED_ITEMS_K": 20,
+    # Pairs bought together in fewer orders than this are not "bought together".
+    "BOUGHT_TOGETHER_MIN_SUPPORT": 2,
+    # Where artifacts are kept: a STORAGES alias, and the folder inside it.
+    "ARTIFACT_STORAGE": "default",
+    "ARTIFACT_PREFIX": "recommendations/models",
 }
 
 

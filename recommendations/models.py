@@ -70,3 +70,125 @@ class Interaction(models.Model):
     def __str__(self) -> str:
         who = f"user {self.user_id}" if self.user_id else f"visitor {self.visitor_id[:8]}"
         return f"{who} {self.event} item {self.item_id}"
+
+
+class ModelVersion(models.Model):
+    """One training run and, when it succeeded, the model it produced.
+
+    At most one version is active: the one carousels and the API serve. Its related-item
+    lists are written before it is activated, so activating switches model and lists at once.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    algorithm = models.CharField(max_length=32, default="vae")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    is_active = models.BooleanField(default=False)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    device = models.CharField(max_length=32, blank=True)
+    data_since = models.DateTimeField(null=True, blank=True, help_text="Oldest event used.")
+    data_until = models.DateTimeField(null=True, blank=True, help_text="Newest event used.")
+    n_events = models.PositiveBigIntegerField(default=0)
+    n_users = models.PositiveIntegerField(default=0)
+    n_items = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    training_curve = models.JSONField(default=list, blank=True)
+    artifact = models.CharField(max_length=255, blank=True, help_text="Path in the storage.")
+    gate_passed = models.BooleanField(null=True, blank=True)
+    gate_report = models.TextField(blank=True)
+    activate_when_ready = models.BooleanField(
+        default=True, help_text="Activate once related items are written, if the gate passes."
+    )
+    force_activate = models.BooleanField(
+        default=False, help_text="Manual override: activate even if the gate fails."
+    )
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        get_latest_by = "created_at"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=models.Q(is_active=True),
+                name="rec_one_active_version",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.pk} ({self.algorithm}, {self.status}{', active' if self.is_active else ''})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    def metric(self, model: str, name: str) -> float | None:
+        """A test metric of this run: ``model`` is ``"candidate"`` or a baseline name."""
+        if model == "candidate":
+            entry = self.metrics.get("candidate", {})
+        else:
+            entry = self.metrics.get("baselines", {}).get(model, {})
+        value = entry.get(name)
+        return float(value) if isinstance(value, int | float) else None
+
+
+class RelatedItem(models.Model):
+    """A precomputed neighbour of an item for one model version: one indexed read per carousel."""
+
+    class Kind(models.TextChoices):
+        SIMILAR = "similar", "Similar"
+        BOUGHT_TOGETHER = "bought_together", "Bought together"
+
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="related_items"
+    )
+    item = models.ForeignKey(
+        settings.RECOMMENDATIONS_ITEM_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+    )
+    related = models.ForeignKey(
+        settings.RECOMMENDATIONS_ITEM_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    score = models.FloatField()
+    rank = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["version", "kind", "item", "rank"]
+        indexes = [
+            models.Index(fields=["version", "kind", "item", "rank"], name="rec_related_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.rank} of item {self.item_id}: {self.related_id}"
+
+
+class TaskLock(models.Model):
+    """A named lease in the database: one holder at a time, and it expires.
+
+    A crashed worker cannot hold it forever: a lease not renewed before ``expires_at`` can be
+    taken over. Works on every database Django supports (no Redis needed in eager mode).
+    """
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=128, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder or 'nobody'}"

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
+from django.utils import timezone
 
 from . import signals, tracking
 from .adapters import get_adapter
@@ -39,6 +40,7 @@ def on_order_paid(
     if user is None and request is not None and request.user.is_authenticated:
         user = request.user
     visitor_id = get_adapter().get_visitor_id(request) if request is not None else ""
+    paid_at = timezone.now()  # one instant for every line: that is what makes them one basket
     rows = [
         {
             "event": "purchase",
@@ -49,6 +51,7 @@ def on_order_paid(
             "value": value,
             # One purchase event per order line, however often the signal is re-sent.
             "client_event_id": f"order:{order.pk}:{position}",
+            "created_at": paid_at,
         }
         for position, (item, quantity, value) in enumerate(lines)
     ]

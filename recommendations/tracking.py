@@ -17,12 +17,12 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Model
-from django.db.models.constants import OnConflict
 from django.http import HttpRequest
 from django.utils import timezone
 
 from .adapters import get_adapter
 from .conf import app_settings
+from .db import bulk_insert
 from .models import Event, Interaction
 
 logger = logging.getLogger(__name__)
@@ -210,19 +210,8 @@ def insert_rows(rows: list[tuple]) -> None:
     """
     if not rows:
         return
-    ops = connection.ops
-    table = ops.quote_name(Interaction._meta.db_table)
-    columns = ", ".join(ops.quote_name(c) for c in COLUMNS)
-    placeholders = ", ".join(["%s"] * len(COLUMNS))
-    suffix = ops.on_conflict_suffix_sql(
-        [Interaction._meta.get_field("client_event_id")], OnConflict.IGNORE, None, None
-    )
-    sql = (
-        f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {table} ({columns}) "
-        f"VALUES ({placeholders}) {suffix}"
-    )
-    adapt_dt = ops.adapt_datetimefield_value
-    adapt_dec = ops.adapt_decimalfield_value
+    adapt_dt = connection.ops.adapt_datetimefield_value
+    adapt_dec = connection.ops.adapt_decimalfield_value
     params = [
         (
             *row[:5],
@@ -232,12 +221,9 @@ def insert_rows(rows: list[tuple]) -> None:
         )
         for row in rows
     ]
-    with connection.cursor() as cursor:
-        if len(params) == 1:
-            cursor.execute(sql, params[0])
-            return
-        for start in range(0, len(params), 5000):
-            cursor.executemany(sql, params[start : start + 5000])
+    bulk_insert(
+        Interaction, COLUMNS, params, ignore_conflicts=True, conflict_fields=["client_event_id"]
+    )
 
 
 def merge_visitor_into_user(visitor_id: str, user: Any) -> int:

@@ -36,3 +36,40 @@ def user(username: str | None = None, password: str = "correct-horse-battery", *
     return get_user_model().objects.create_user(
         username=username or f"user{n}", password=password, **fields
     )
+
+
+def clustered_log(n_users: int = 160, n_items: int = 40, clusters: int = 4, seed: int = 0):
+    """A log with real structure: each shopper buys 6-9 items of one cluster of products,
+    in baskets of three (one timestamp per basket). Returns the products."""
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recommendations.models import Interaction
+
+    rng = random.Random(seed)
+    shelf = category()
+    items = [
+        product(category=shelf, name=f"CLUSTER {i % clusters} ITEM {i}") for i in range(n_items)
+    ]
+    start = timezone.now() - timedelta(days=30)
+    rows = []
+    for u in range(n_users):
+        cluster = [p for i, p in enumerate(items) if i % clusters == u % clusters]
+        bought = rng.sample(cluster, rng.randint(6, min(9, len(cluster))))
+        for b, p in enumerate(bought):
+            when = start + timedelta(hours=u, minutes=b // 3)
+            rows.append(
+                Interaction(visitor_id=f"visitor-{u}", item=p, event="purchase", created_at=when)
+            )
+            rows.append(
+                Interaction(
+                    visitor_id=f"visitor-{u}",
+                    item=p,
+                    event="view",
+                    created_at=when - timedelta(minutes=5),
+                )
+            )
+    Interaction.objects.bulk_create(rows)
+    return items

@@ -1,0 +1,68 @@
+"""The interaction log as a frame for ``ml/``: one streamed query, numpy columns.
+
+Memory stays bounded by the result, not by Python objects per row: rows are fetched in
+chunks from a server-side cursor (PostgreSQL) and each chunk is turned into numpy arrays
+at once. Anonymous visitors get negative user codes, so the frame holds no strings per row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from django.db import connection
+
+from .models import Event, Interaction
+
+CHUNK = 50_000
+EVENT_CATEGORIES = pd.CategoricalDtype(Event.values)
+
+
+def extract_log(
+    since: datetime | None = None, until: datetime | None = None, chunk_size: int = CHUNK
+) -> pd.DataFrame:
+    """Columns ``user`` (int64: user pk, or a negative code per anonymous visitor), ``item``
+    (int64 item pk), ``event`` (categorical) and ``timestamp`` (UTC). Sorted by nothing."""
+    qs = Interaction.objects.order_by()
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lte=until)
+    sql, params = qs.values_list(
+        "user_id", "visitor_id", "item_id", "event", "created_at"
+    ).query.sql_with_params()
+    visitors: dict[str, int] = {}
+    users, items, events, stamps = [], [], [], []
+    cursor = connection.chunked_cursor()
+    try:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk_size):
+            user_col, visitor_col, item_col, event_col, time_col = zip(*rows, strict=True)
+            user = np.array([-1 if u is None else u for u in user_col], dtype=np.int64)
+            anonymous = np.flatnonzero(user < 0)
+            for i in anonymous:
+                user[i] = -1 - visitors.setdefault(visitor_col[i], len(visitors))
+            users.append(user)
+            items.append(np.fromiter(item_col, dtype=np.int64, count=len(rows)))
+            events.append(pd.Categorical(event_col, dtype=EVENT_CATEGORIES))
+            stamps.append(pd.to_datetime(pd.Series(time_col), utc=True).to_numpy())
+    finally:
+        cursor.close()
+    if not users:
+        return pd.DataFrame(
+            {
+                "user": np.empty(0, np.int64),
+                "item": np.empty(0, np.int64),
+                "event": pd.Categorical([], dtype=EVENT_CATEGORIES),
+                "timestamp": pd.to_datetime(pd.Series([], dtype="datetime64[ns]"), utc=True),
+            }
+        )
+    return pd.DataFrame(
+        {
+            "user": np.concatenate(users),
+            "item": np.concatenate(items),
+            "event": pd.Categorical(pd.api.types.union_categoricals(events)),
+            "timestamp": pd.to_datetime(np.concatenate(stamps), utc=True),
+        }
+    )

@@ -1,0 +1,195 @@
+"""Related-item lists of one model version, written as :class:`RelatedItem` rows.
+
+- ``similar``: cosine neighbours of the model's item vectors (blocked matrix products);
+  items the model has never seen (new arrivals) get neighbours from their content (name,
+  description, category and price band), so they reach carousels on their first day.
+- ``bought_together``: items bought in the same order, ranked by lift with a minimum
+  support. An order is the set of purchase events one shopper recorded at one instant
+  (``order_paid`` stamps all lines of an order with the same time).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from django.db import transaction
+
+from .adapters import get_adapter
+from .conf import app_settings
+from .db import bulk_insert
+from .extract import extract_log
+from .ml.similarity import copurchase_lift, topk_cosine
+from .models import ModelVersion, RelatedItem
+from .versions import load_version
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = ("version_id", "item_id", "related_id", "kind", "score", "rank")
+_TOKEN = re.compile(r"[a-z0-9]{2,}")
+
+
+@dataclass
+class RelatedReport:
+    similar: int = 0
+    content_based_items: int = 0
+    bought_together: int = 0
+
+
+def compute_related(
+    version: ModelVersion, progress: Callable[[str], None] | None = None
+) -> RelatedReport:
+    """Replace the version's related-item rows, in one transaction."""
+    say = progress or (lambda message: logger.info("v%s: %s", version.pk, message))
+    k = app_settings.RELATED_ITEMS_K
+    adapter = get_adapter()
+    catalogue = list(adapter.item_queryset().order_by("pk"))
+    existing = np.array([item.pk for item in catalogue], dtype=np.int64)
+    report = RelatedReport()
+    rows: list[tuple] = []
+
+    loaded = load_version(version)
+    vectors = loaded.model.item_vectors()
+    device = getattr(loaded.model, "_device", None)
+    idx, scores = topk_cosine(vectors, k, device=None if device is None else str(device))
+    rows += _rows(version.pk, RelatedItem.Kind.SIMILAR, loaded.item_ids, idx, scores, existing)
+    report.similar = len(rows)
+    say(f"{report.similar:,} similar-item pairs from the model")
+
+    unseen = np.setdiff1d(existing, loaded.item_ids)
+    if len(unseen):
+        content_rows = _content_neighbours(version.pk, catalogue, unseen, k, adapter)
+        rows += content_rows
+        report.content_based_items = len(unseen)
+        say(f"{len(unseen):,} items unknown to the model got content-based neighbours")
+
+    together = _bought_together(version.pk, k, existing)
+    rows += together
+    report.bought_together = len(together)
+    say(f"{report.bought_together:,} bought-together pairs")
+
+    with transaction.atomic():
+        RelatedItem.objects.filter(version=version).delete()
+        bulk_insert(RelatedItem, COLUMNS, rows)
+    return report
+
+
+def _rows(
+    version_id: int,
+    kind: str,
+    item_ids: np.ndarray,
+    idx: np.ndarray,
+    scores: np.ndarray,
+    existing: np.ndarray,
+) -> list[tuple]:
+    """Neighbour tables -> rows, skipping padding (-1) and items deleted since training."""
+    valid = idx >= 0
+    sources = np.broadcast_to(item_ids[:, None], idx.shape)
+    targets = np.where(valid, item_ids[np.clip(idx, 0, None)], -1)
+    keep = valid & np.isin(sources, existing) & np.isin(targets, existing)
+    ranks = np.cumsum(keep, axis=1)  # 1-based rank among kept neighbours
+    r, c = np.nonzero(keep)
+    return [
+        (
+            version_id,
+            int(sources[i, j]),
+            int(targets[i, j]),
+            kind,
+            float(scores[i, j]),
+            int(ranks[i, j]),
+        )
+        for i, j in zip(r, c, strict=True)
+    ]
+
+
+def _content_neighbours(
+    version_id: int, catalogue: list, unseen: np.ndarray, k: int, adapter
+) -> list[tuple]:
+    """TF-IDF over name, description, category and price band; cosine top-k for new items."""
+    prices = np.array([adapter.item_price(item) or np.nan for item in catalogue], dtype=float)
+    finite = prices[np.isfinite(prices)]
+    edges = np.quantile(finite, [0.2, 0.4, 0.6, 0.8]) if len(finite) else np.array([])
+    docs = []
+    for item, price in zip(catalogue, prices, strict=True):
+        tokens = _TOKEN.findall(adapter.item_content(item).lower())
+        category = adapter.item_category_id(item)
+        if category is not None:
+            tokens += [f"__category_{category}"] * 2
+        if np.isfinite(price):
+            tokens.append(f"__price_band_{int(np.searchsorted(edges, price))}")
+        docs.append(tokens)
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for r, tokens in enumerate(docs):
+        for token in tokens:
+            rows.append(r)
+            cols.append(vocab.setdefault(token, len(vocab)))
+    tf = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(docs), len(vocab))
+    )
+    tf.sum_duplicates()
+    tf.data = 1.0 + np.log(tf.data)
+    df = np.bincount(tf.indices, minlength=len(vocab))
+    tfidf = tf @ sp.diags(np.log((1 + len(docs)) / (1 + df)).astype(np.float32) + 1.0)
+    norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(1)).ravel())
+    tfidf = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ tfidf
+    tfidf = tfidf.tocsr()
+
+    ids = np.array([item.pk for item in catalogue], dtype=np.int64)
+    positions = np.searchsorted(ids, unseen)
+    out: list[tuple] = []
+    for lo in range(0, len(positions), 1024):
+        block = positions[lo : lo + 1024]
+        sims = (tfidf[block] @ tfidf.T).toarray()
+        sims[np.arange(len(block)), block] = -np.inf
+        kk = min(k, len(ids) - 1)
+        if kk <= 0:
+            break
+        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        top_scores = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        top_scores = np.take_along_axis(top_scores, order, axis=1)
+        for r, source in enumerate(ids[block]):
+            rank = 0
+            for target, score in zip(ids[top[r]], top_scores[r], strict=True):
+                if score > 0:
+                    rank += 1
+                    out.append(
+                        (
+                            version_id,
+                            int(source),
+                            int(target),
+                            RelatedItem.Kind.SIMILAR,
+                            float(score),
+                            rank,
+                        )
+                    )
+    return out
+
+
+def _bought_together(version_id: int, k: int, existing: np.ndarray) -> list[tuple]:
+    frame = extract_log()
+    frame = frame[frame["event"] == "purchase"]
+    if frame.empty:
+        return []
+    baskets = pd.factorize(pd.MultiIndex.from_arrays([frame["user"], frame["timestamp"]]))[0]
+    item_codes, item_ids = pd.factorize(frame["item"], sort=True)
+    B = sp.csr_matrix(
+        (np.ones(len(frame), np.float32), (baskets, item_codes)),
+        shape=(baskets.max() + 1, len(item_ids)),
+    )
+    idx, lift = copurchase_lift(B, min_support=app_settings.BOUGHT_TOGETHER_MIN_SUPPORT, k=k)
+    return _rows(
+        version_id,
+        RelatedItem.Kind.BOUGHT_TOGETHER,
+        np.asarray(item_ids, np.int64),
+        idx,
+        lift,
+        existing,
+    )

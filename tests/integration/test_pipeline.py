@@ -1,0 +1,169 @@
+"""Training, versioning, gating and related items, end to end on the database (eager Celery)."""
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from recommendations import versions
+from recommendations.locks import Lease, LockBusy
+from recommendations.ml.artifacts import ArtifactError
+from recommendations.models import ModelVersion, RelatedItem, TaskLock
+from recommendations.tasks import TRAIN_LOCK, queue_training, train
+from recommendations.training import NotEnoughData
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAST_VAE = {"epochs": 50, "hidden": 64, "latent": 16, "batch_size": 64}
+FAST = {
+    "TRAINING": {
+        "HYPERPARAMETERS": FAST_VAE,
+        "BASELINES": ["pop", "ease"],
+        "HOLDOUT_FRACTION": 0.15,
+    },
+    "GATE": {"MIN_LIFT_OVER_POPULARITY": 0.05, "MAX_DROP_FROM_ACTIVE": 0.5},
+    "RELATED_ITEMS_K": 5,
+}
+
+
+@pytest.fixture
+def log():
+    with override_settings(RECOMMENDATIONS=FAST):
+        yield factories.clustered_log()
+
+
+def test_training_records_an_active_version_with_metrics_and_related_items(log):
+    version = queue_training()
+    version.refresh_from_db()
+    assert version.status == "succeeded", version.error
+    assert version.is_active and version.gate_passed
+    assert version.n_items == len(log) and version.n_events > 0
+    assert version.data_since < version.data_until
+    candidate = version.metrics["candidate"]
+    assert set(version.metrics["baselines"]) == {"pop", "ease"}
+    assert candidate["ndcg@100"] > version.metrics["baselines"]["pop"]["ndcg@100"]
+    assert len(version.training_curve) >= 1 and version.device == "cpu"
+    loaded = versions.load_version(version)
+    assert sorted(loaded.item_ids.tolist()) == sorted(p.pk for p in log)
+
+    similar = RelatedItem.objects.filter(version=version, kind="similar")
+    together = RelatedItem.objects.filter(version=version, kind="bought_together")
+    assert similar.count() == len(log) * 5
+    assert together.exists()
+    # Items of one cluster are bought together, so they must be each other's neighbours.
+    first = log[0]
+    cluster_of = {p.pk: int(p.name.split()[1]) for p in log}
+    neighbours = similar.filter(item=first).order_by("rank").values_list("related_id", flat=True)
+    assert all(cluster_of[pk] == cluster_of[first.pk] for pk in neighbours[:3])
+    assert all(
+        cluster_of[pk] == cluster_of[first.pk]
+        for pk in together.filter(item=first).values_list("related_id", flat=True)
+    )
+    assert not TaskLock.objects.exclude(holder="").exists()
+
+
+def test_a_second_version_is_tested_against_the_active_one_and_can_be_rolled_back(log):
+    first = queue_training()
+    second = queue_training()
+    second.refresh_from_db()
+    assert second.metrics["active"]["version"] == first.pk
+    assert second.metrics["active"]["ndcg@100"] > 0
+    assert second.is_active
+    first.refresh_from_db()
+    assert not first.is_active
+    assert versions.rollback().pk == first.pk
+    assert ModelVersion.objects.get(is_active=True).pk == first.pk
+
+
+def test_a_model_that_fails_the_gate_is_kept_but_not_served_unless_forced(log):
+    with override_settings(RECOMMENDATIONS={**FAST, "GATE": {"MIN_LIFT_OVER_POPULARITY": 100.0}}):
+        refused = queue_training()
+        forced = queue_training(force_activate=True)
+    refused.refresh_from_db()
+    forced.refresh_from_db()
+    assert refused.status == "succeeded" and refused.gate_passed is False
+    assert "Gate failed" in refused.gate_report and not refused.is_active
+    assert forced.gate_passed is False and forced.is_active
+
+
+def test_an_exception_mid_training_leaves_the_active_version_serving(log, monkeypatch):
+    good = queue_training()
+    calls = {"n": 0}
+    real_renew = Lease.renew
+
+    def renew_then_fail(self):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third epoch
+            raise RuntimeError("injected failure in epoch 3")
+        return real_renew(self)
+
+    monkeypatch.setattr(Lease, "renew", renew_then_fail)
+    with pytest.raises(RuntimeError, match="injected"):
+        queue_training()
+    failed = ModelVersion.objects.latest()
+    assert failed.status == "failed" and "injected failure in epoch 3" in failed.error
+    assert failed.finished_at is not None and not failed.is_active
+    good.refresh_from_db()
+    assert good.is_active
+    assert not TaskLock.objects.exclude(holder="").exists()  # the lock was released
+
+
+def test_a_held_lock_blocks_a_second_training_and_an_expired_one_does_not(log):
+    holder = Lease(TRAIN_LOCK, ttl_seconds=600, holder="another-worker")
+    assert holder.acquire()
+    version = ModelVersion.objects.create()
+    with pytest.raises(LockBusy):
+        train.apply(args=(version.pk,), throw=True)
+    version.refresh_from_db()
+    assert version.status == "queued"
+    crashed = ModelVersion.objects.create(status="running")
+    TaskLock.objects.filter(name=TRAIN_LOCK).update(expires_at="2000-01-01T00:00Z")
+    train.apply(args=(version.pk,), throw=True)
+    version.refresh_from_db()
+    crashed.refresh_from_db()
+    assert version.status == "succeeded"
+    assert crashed.status == "failed" and "lock expired" in crashed.error
+
+
+def test_new_items_get_content_neighbours(log):
+    shelf = log[0].category
+    newcomer = factories.product(name="CLUSTER 0 ITEM NEW ARRIVAL", category=shelf)
+    version = queue_training()
+    rows = RelatedItem.objects.filter(version=version, item=newcomer, kind="similar")
+    assert rows.count() == 5
+    assert rows.order_by("rank").first().score > 0
+
+
+def test_a_tampered_artifact_is_refused(log, settings):
+    version = queue_training()
+    from django.core.files.storage import default_storage
+
+    name, _ = versions.artifact_names(version.pk)
+    with default_storage.open(name, "rb") as fh:
+        data = bytearray(fh.read())
+    data[len(data) // 2] ^= 0xFF
+    default_storage.delete(name)
+    default_storage.save(name, __import__("io").BytesIO(bytes(data)))
+    with pytest.raises(ArtifactError):
+        versions.load_version(version)
+
+
+def test_not_enough_data_fails_clearly():
+    factories.product()
+    with pytest.raises(NotEnoughData):
+        queue_training()
+    version = ModelVersion.objects.latest()
+    assert version.status == "failed" and "no events" in version.error
+
+
+def test_commands(log, capsys):
+    call_command("recommendations_train")
+    out = capsys.readouterr().out
+    assert "Gate passed" in out and "active" in out
+    call_command("recommendations_train", "--if-none")
+    assert "nothing to train" in capsys.readouterr().out
+    call_command("recommendations_similarity")
+    assert "bought-together" in capsys.readouterr().out
+    call_command("recommendations_evaluate", "--models", "pop,ease")
+    out = capsys.readouterr().out
+    assert "ease" in out and "pop" in out
