@@ -1,0 +1,407 @@
+"""Variational autoencoders for collaborative filtering (torch; imported lazily by models.py).
+
+Two encoders share one training loop:
+
+* ``"mult"`` - Mult-VAE (Liang et al. 2018): L2-normalised, dropped-out input -> tanh MLP ->
+  Gaussian latent -> (tanh MLP) -> multinomial logits over items, KL annealed to ``beta_cap``.
+* ``"recvae"`` - RecVAE (Shenbin et al. 2020): densely connected encoder with LayerNorm and
+  swish, a *composite prior* (standard normal + the posterior of the previous epoch's encoder +
+  a wide normal), alternating updates (several encoder passes, then one decoder pass without
+  dropout), KL weight proportional to each user's history length (``gamma``).
+
+Training densifies one sparse batch at a time on the device (memory O(batch * items), not
+O(users * items)), keeps the weights with the best validation NDCG@100 and records the curve.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .metrics import evaluate_scores
+
+ProgressFn = Callable[[int, int, dict], None]
+
+
+@dataclass
+class VAEConfig:
+    """Hyper-parameters. Defaults here are the paper's Mult-VAE; models.MultVAE sets tuned ones."""
+
+    encoder: str = "mult"  # "mult" | "recvae"
+    hidden: int = 600
+    latent: int = 200
+    decoder_hidden: bool = True  # Mult-VAE 600-200-600 has a hidden decoder layer; RecVAE not
+    dropout: float = 0.5
+    beta_cap: float = 0.2
+    anneal_epochs: int | None = None  # epochs to reach beta_cap (None: all epochs)
+    gamma: float = 0.0  # > 0: per-user KL weight gamma * |history| instead of annealing
+    composite_prior: bool = False
+    encoder_passes: int = 1  # > 1: alternating updates (encoder passes per decoder pass)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 500
+    epochs: int = 200
+    patience: int | None = None  # epochs without validation improvement before stopping
+    max_val_users: int = 5000  # validation users used for early stopping (speed on big data)
+    skip_l2: float | None = None  # set: add a fixed EASE(l2) linear term to the logits (hybrid)
+    skip_max_memory_bytes: int = 4 * 1024**3  # above: no skip (pure VAE), see ease.py
+    skip_weights: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0)
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> VAEConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Batch:
+    """One batch of users: CSR pieces on the device plus the dense binary matrix for the loss.
+
+    The first layer reads the sparse form (``embedding_bag``), so its cost is O(nnz * hidden)
+    instead of O(batch * items * hidden) - the item dimension is the big one.
+    """
+
+    indices: torch.Tensor
+    offsets: torch.Tensor
+    norm_values: torch.Tensor  # 1 / ||x_u||_2 repeated per non-zero: the L2-normalised input
+    dense: torch.Tensor
+
+    def dropped(self, p: float) -> torch.Tensor:
+        """Input values after dropout with rate ``p`` (inverted scaling, as F.dropout)."""
+        if p <= 0:
+            return self.norm_values
+        keep = (torch.rand_like(self.norm_values) >= p).to(self.norm_values.dtype)
+        return self.norm_values * keep / (1.0 - p)
+
+
+def make_batch(X: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> Batch:
+    sub = X[rows]
+    counts = np.diff(sub.indptr)
+    norms = np.sqrt(np.maximum(np.bincount(np.repeat(np.arange(len(rows)), counts),
+                                           weights=sub.data.astype(np.float64) ** 2,
+                                           minlength=len(rows)), 1e-12))
+    vals = (sub.data / np.repeat(norms, counts)).astype(np.float32)
+    return Batch(
+        indices=torch.from_numpy(sub.indices.astype(np.int64)).to(device),
+        offsets=torch.from_numpy(sub.indptr[:-1].astype(np.int64)).to(device),
+        norm_values=torch.from_numpy(vals).to(device),
+        dense=torch.from_numpy(sub.toarray()).to(device),
+    )
+
+
+class SparseLinear(nn.Module):
+    """``x @ W + b`` for a sparse ``x`` given as embedding_bag pieces; W is (n_in, n_out)."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_in, n_out))
+        self.bias = nn.Parameter(torch.empty(n_out))
+        nn.init.xavier_normal_(self.weight)
+        nn.init.normal_(self.bias, std=0.001)
+
+    def forward(self, b: Batch, values: torch.Tensor) -> torch.Tensor:
+        return F.embedding_bag(b.indices, self.weight, b.offsets, mode="sum",
+                               per_sample_weights=values) + self.bias
+
+
+def _log_norm_pdf(x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return -0.5 * (logvar + math.log(2 * math.pi) + (x - mu).pow(2) / logvar.exp())
+
+
+class MLPEncoder(nn.Module):
+    """Liang et al.: one tanh hidden layer, outputs (mu, logvar)."""
+
+    def __init__(self, n_items: int, hidden: int, latent: int):
+        super().__init__()
+        self.fc1 = SparseLinear(n_items, hidden)
+        self.fc2 = nn.Linear(hidden, 2 * latent)
+        self.latent = latent
+
+    def forward(self, b: Batch, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.fc2(torch.tanh(self.fc1(b, values)))
+        return h[:, : self.latent], h[:, self.latent:]
+
+
+class DenseEncoder(nn.Module):
+    """RecVAE encoder: 5 densely connected swish layers with LayerNorm."""
+
+    def __init__(self, n_items: int, hidden: int, latent: int, eps: float = 1e-1):
+        super().__init__()
+        self.first = SparseLinear(n_items, hidden)
+        self.fcs = nn.ModuleList([nn.Linear(hidden, hidden) for _ in range(4)])
+        self.lns = nn.ModuleList([nn.LayerNorm(hidden, eps=eps) for _ in range(5)])
+        self.mu = nn.Linear(hidden, latent)
+        self.logvar = nn.Linear(hidden, latent)
+
+    def forward(self, b: Batch, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.lns[0](F.silu(self.first(b, values)))
+        acc = h
+        for fc, ln in zip(self.fcs, self.lns[1:], strict=True):
+            h = ln(F.silu(fc(h) + acc))
+            acc = acc + h
+        return self.mu(h), self.logvar(h)
+
+
+class CompositePrior(nn.Module):
+    """RecVAE prior: mixture of N(0, I), the old encoder's posterior and a wide N(0, e^10 I)."""
+
+    def __init__(self, encoder: nn.Module, latent: int, weights=(3 / 20, 3 / 4, 1 / 10)):
+        super().__init__()
+        self.old = copy.deepcopy(encoder)
+        self.old.requires_grad_(False)
+        self.register_buffer("log_w", torch.log(torch.tensor(weights)))
+        self.latent = latent
+
+    def update(self, encoder: nn.Module) -> None:
+        self.old.load_state_dict(encoder.state_dict())
+
+    def forward(self, b: Batch, z: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            post_mu, post_logvar = self.old(b, b.norm_values)
+        zeros = torch.zeros_like(z)
+        parts = torch.stack([
+            _log_norm_pdf(z, zeros, zeros) + self.log_w[0],
+            _log_norm_pdf(z, post_mu, post_logvar) + self.log_w[1],
+            _log_norm_pdf(z, zeros, zeros + 10.0) + self.log_w[2],
+        ], dim=-1)
+        return torch.logsumexp(parts, dim=-1)
+
+
+class VAENet(nn.Module):
+    """Encoder + decoder; ``forward`` returns multinomial logits, mu, logvar, z."""
+
+    def __init__(self, n_items: int, cfg: VAEConfig, skip: torch.Tensor | None = None):
+        super().__init__()
+        self.cfg = cfg
+        if cfg.encoder == "mult":
+            self.encoder: nn.Module = MLPEncoder(n_items, cfg.hidden, cfg.latent)
+        elif cfg.encoder == "recvae":
+            self.encoder = DenseEncoder(n_items, cfg.hidden, cfg.latent)
+        else:
+            raise ValueError(f"unknown encoder {cfg.encoder!r}")
+        if cfg.decoder_hidden:
+            self.decoder = nn.Sequential(
+                nn.Linear(cfg.latent, cfg.hidden), nn.Tanh(), nn.Linear(cfg.hidden, n_items))
+        else:
+            self.decoder = nn.Sequential(nn.Linear(cfg.latent, n_items))
+        self.prior = CompositePrior(self.encoder, cfg.latent) if cfg.composite_prior else None
+        self._init_weights()
+        if skip is not None:
+            # Fixed linear item-item term (EASE closed form), added to the logits with a weight
+            # chosen on validation after training (see train_vae). Buffers, never trained.
+            self.register_buffer("skip_B", skip)
+            self.register_buffer("skip_weight", torch.tensor(0.0))
+        else:
+            self.skip_B = None
+        self.use_skip = True
+
+    def _init_weights(self) -> None:
+        # Liang et al.: Xavier-normal weights, N(0, 0.001) biases.
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_normal_(m.weight)
+                nn.init.normal_(m.bias, std=0.001)
+        if self.prior is not None:
+            self.prior.update(self.encoder)
+
+    def forward(self, b: Batch, dropout: float = 0.0, sample: bool = False):
+        mu, logvar = self.encoder(b, b.dropped(dropout))
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
+        logits = self.decoder(z)
+        if self.skip_B is not None and self.use_skip:
+            # the linear term sees the full (not dropped-out) history, like EASE at test time
+            ones = torch.ones_like(b.norm_values)
+            lin = F.embedding_bag(b.indices, self.skip_B, b.offsets, mode="sum",
+                                  per_sample_weights=ones)
+            logits = logits + self.skip_weight * lin
+        return logits, mu, logvar, z
+
+    def item_vectors(self) -> np.ndarray:
+        """Output-layer weight rows: items that the decoder places close get similar logits."""
+        return self.decoder[-1].weight.detach().float().cpu().numpy().astype(np.float32)
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``cuda`` when available (bf16 autocast there), else CPU with every core."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    torch.set_num_threads(os.cpu_count() or 1)
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def score_users(
+    net: VAENet, X: sp.spmatrix, device: torch.device, batch_size: int = 2000
+) -> np.ndarray:
+    """Dense float32 scores (logits of the posterior mean) for each row of ``X``."""
+    X = sp.csr_matrix(X, dtype=np.float32)
+    net.eval()
+    out = np.empty(X.shape, np.float32)
+    amp = device.type == "cuda"
+    for lo in range(0, X.shape[0], batch_size):
+        rows = np.arange(lo, min(lo + batch_size, X.shape[0]))
+        b = make_batch(X, rows, device)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = net(b)[0]
+        out[lo:lo + len(rows)] = logits.float().cpu().numpy()
+    return out
+
+
+def _loss(net: VAENet, b: Batch, cfg: VAEConfig, beta: float, dropout: float):
+    logits, mu, logvar, z = net(b, dropout=dropout, sample=True)
+    xb = b.dense
+    nll = -(F.log_softmax(logits.float(), dim=1) * xb).sum(1)
+    if net.prior is not None:
+        kl = (_log_norm_pdf(z, mu, logvar) - net.prior(b, z)).sum(1)
+    else:
+        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+    weight = cfg.gamma * xb.sum(1) if cfg.gamma > 0 else beta
+    return (nll + weight * kl.float()).mean()
+
+
+def _skip_matrix(X: sp.csr_matrix, cfg: VAEConfig) -> torch.Tensor | None:
+    """EASE weights for the linear skip, or None (not configured, or catalogue over the cap)."""
+    if cfg.skip_l2 is None:
+        return None
+    from .ease import CatalogueTooLargeError, ease_weights
+
+    try:
+        return torch.from_numpy(ease_weights(X, cfg.skip_l2, cfg.skip_max_memory_bytes))
+    except CatalogueTooLargeError:
+        return None
+
+
+@torch.no_grad()
+def _choose_skip_weight(net: VAENet, val, cfg: VAEConfig, dev: torch.device) -> None:
+    """Pick the linear term's weight by validation NDCG@100 (1.0 when there is no validation).
+
+    VAE logits are used as log-softmax (per-user shifts do not change a ranking), so the weight
+    trades the VAE's log-probabilities against EASE's linear scores.
+    """
+    net.use_skip = True
+    if val is None:
+        net.skip_weight.fill_(1.0)
+        return
+    results = {}
+    for w in cfg.skip_weights:
+        net.skip_weight.fill_(float(w))
+        results[w] = evaluate_scores(lambda f: score_users(net, f, dev), val[0], val[1],
+                                     ks_recall=(), ks_ndcg=(100,), k_coverage=None)["ndcg@100"]
+    best_w = max(results, key=lambda w: (results[w], -w))
+    net.skip_weight.fill_(float(best_w))
+    net.skip_search = {str(k): v for k, v in results.items()}
+
+
+def train_vae(
+    X: sp.spmatrix,
+    validation: tuple[sp.spmatrix, sp.spmatrix] | None,
+    cfg: VAEConfig,
+    progress: ProgressFn | None = None,
+    device: str | None = None,
+) -> tuple[VAENet, list[dict], torch.device, int]:
+    """Train; returns ``(net with best weights, history, device, best_epoch)``.
+
+    Reproducible on CPU: seeded torch and numpy generators and deterministic algorithms
+    (restored afterwards so the caller's global setting is not changed).
+    """
+    dev = pick_device(device)
+    X = sp.csr_matrix(X, dtype=np.float32)
+    n_users, n_items = X.shape
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        net = VAENet(n_items, cfg, skip=_skip_matrix(X, cfg)).to(dev)
+        net.use_skip = False  # the VAE part trains alone; the linear term is blended afterwards
+        alternating = cfg.encoder_passes > 1
+        if alternating:
+            opt_enc = torch.optim.Adam(net.encoder.parameters(), lr=cfg.lr,
+                                       weight_decay=cfg.weight_decay)
+            opt_dec = torch.optim.Adam(net.decoder.parameters(), lr=cfg.lr,
+                                       weight_decay=cfg.weight_decay)
+        else:
+            opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        amp = dev.type == "cuda"
+        n_batches = max(1, math.ceil(n_users / cfg.batch_size))
+        anneal_updates = (cfg.anneal_epochs or cfg.epochs) * n_batches
+        step = 0
+        val = None
+        if validation is not None:
+            fi, tr = (sp.csr_matrix(m, dtype=np.float32) for m in validation)
+            val = (fi[: cfg.max_val_users], tr[: cfg.max_val_users])
+        history: list[dict] = []
+        best, best_epoch, best_state = -1.0, 0, None
+        t_start = time.perf_counter()
+
+        def run_pass(optimizer, dropout: float) -> float:
+            nonlocal step
+            net.train()
+            total = 0.0
+            perm = rng.permutation(n_users)
+            for lo in range(0, n_users, cfg.batch_size):
+                xb = make_batch(X, perm[lo:lo + cfg.batch_size], dev)
+                beta = min(cfg.beta_cap, cfg.beta_cap * step / max(anneal_updates, 1))
+                with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+                    loss = _loss(net, xb, cfg, beta, dropout)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * xb.dense.shape[0]
+                step += 1
+            return total / n_users
+
+        for epoch in range(1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            if alternating:
+                for _ in range(cfg.encoder_passes):
+                    loss = run_pass(opt_enc, cfg.dropout)
+                if net.prior is not None:
+                    net.prior.update(net.encoder)
+                run_pass(opt_dec, 0.0)
+            else:
+                loss = run_pass(opt, cfg.dropout)
+                if net.prior is not None:
+                    net.prior.update(net.encoder)
+            rec = {"epoch": epoch, "loss": loss}
+            if val is not None:
+                rec["val_ndcg@100"] = evaluate_scores(
+                    lambda f: score_users(net, f, dev), val[0], val[1],
+                    ks_recall=(), ks_ndcg=(100,), k_coverage=None)["ndcg@100"]
+            rec["seconds"] = time.perf_counter() - t0
+            rec["elapsed"] = time.perf_counter() - t_start
+            history.append(rec)
+            if progress is not None:
+                progress(epoch, cfg.epochs, rec)
+            if val is not None:
+                if rec["val_ndcg@100"] > best:
+                    best, best_epoch = rec["val_ndcg@100"], epoch
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                elif cfg.patience is not None and epoch - best_epoch >= cfg.patience:
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        else:
+            best_epoch = len(history)
+        net.eval()
+        if net.skip_B is not None:
+            _choose_skip_weight(net, val, cfg, dev)
+        return net, history, dev, best_epoch
+    finally:
+        torch.use_deterministic_algorithms(prev_det)

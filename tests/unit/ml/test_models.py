@@ -1,0 +1,121 @@
+"""Every REGISTRY model: fit, score shape, save/load round trip; artifacts; EASE memory cap."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommendations.ml.artifacts import ArtifactError, load_artifact, save_artifact
+from recommendations.ml.data import split_strong
+from recommendations.ml.metrics import evaluate_scores
+from recommendations.ml.models import EASE, REGISTRY, CatalogueTooLargeError, MultVAE, Recommender
+
+FAST_VAE = {"epochs": 3, "hidden": 32, "latent": 8, "batch_size": 64}
+
+
+def _make(name: str):
+    return REGISTRY[name](**FAST_VAE) if name == "vae" else REGISTRY[name]()
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_fit_score_save_load_round_trip(name: str, clustered: sp.csr_matrix,
+                                        tmp_path: Path) -> None:
+    s = split_strong(clustered, seed=0)
+    model = _make(name).fit(s.train, validation=s.validation)
+    fi = s.test[0]
+    scores = model.score(fi)
+    assert scores.shape == fi.shape and scores.dtype == np.float32
+    vec = model.item_vectors()
+    assert vec.ndim == 2 and vec.shape[0] == s.train.shape[1] and vec.dtype == np.float32
+    ind, _ = model.similar_items(3, k=5)
+    assert ind.shape == (5,) and 3 not in ind.tolist()
+    ind2, _ = model.similar_items([0, 1], k=4)
+    assert ind2.shape == (2, 4)
+    path = tmp_path / f"{name}.npz"
+    model.save(path)
+    loaded = type(model).load(path)
+    assert np.array_equal(loaded.score(fi), scores)
+    assert np.array_equal(Recommender.load(path).score(fi), scores)  # generic loader
+    assert np.array_equal(loaded.similar_items(3, k=5)[0], ind)
+
+
+def test_vae_records_history_and_progress(clustered: sp.csr_matrix) -> None:
+    s = split_strong(clustered, seed=0)
+    seen: list[int] = []
+    m = MultVAE(**FAST_VAE).fit(s.train, s.validation, progress=lambda e, n, r: seen.append(e))
+    assert seen == [1, 2, 3]
+    assert [h["epoch"] for h in m.history_] == [1, 2, 3]
+    assert {"loss", "val_ndcg@100", "seconds"} <= set(m.history_[0])
+    assert m.device_ == "cpu"
+
+
+def test_vae_is_reproducible_on_cpu(clustered: sp.csr_matrix) -> None:
+    s = split_strong(clustered, seed=0)
+    a = MultVAE(**FAST_VAE, seed=7).fit(s.train, s.validation).score(s.test[0])
+    b = MultVAE(**FAST_VAE, seed=7).fit(s.train, s.validation).score(s.test[0])
+    assert np.array_equal(a, b)
+
+
+def test_vae_beats_popularity_on_structured_data(clustered: sp.csr_matrix) -> None:
+    s = split_strong(clustered, seed=0, fraction=0.15)
+    vae = MultVAE(epochs=30, hidden=64, latent=16, batch_size=64, lr=3e-3, skip_l2=None,
+                  patience=10).fit(s.train, s.validation)
+    pop = REGISTRY["pop"]().fit(s.train)
+    nd_vae = evaluate_scores(vae.score, *s.test)["ndcg@100"]
+    nd_pop = evaluate_scores(pop.score, *s.test)["ndcg@100"]
+    assert nd_vae > nd_pop + 0.1, (nd_vae, nd_pop)
+
+
+def test_ease_refuses_over_cap_catalogue() -> None:
+    X = sp.random(50, 2000, density=0.01, format="csr", dtype=np.float32, random_state=0)
+    with pytest.raises(CatalogueTooLargeError, match="refuses 2000 items"):
+        EASE(max_memory_bytes=10 * 2**20).fit(X)  # needs 2*8*2000^2 B = 61 MiB > 10 MiB
+    assert issubclass(CatalogueTooLargeError, ValueError)
+
+
+def test_artifact_rejects_tampering_and_wrong_formats(tmp_path: Path) -> None:
+    path = tmp_path / "m.npz"
+    save_artifact(path, "pop", {"a": 1}, {"w": np.arange(5, dtype=np.float32)})
+    header, arrays = load_artifact(path, expected_model="pop")
+    assert header["hyperparameters"] == {"a": 1} and arrays["w"].tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ArtifactError, match="expected 'ease'"):
+        load_artifact(path, expected_model="ease")
+    with pytest.raises(ArtifactError):
+        EASE.load(path)
+    # modified array -> checksum mismatch
+    bad = tmp_path / "bad.npz"
+    with np.load(path) as npz:
+        content = {k: npz[k] for k in npz.files}
+    content["w"] = content["w"] + 1
+    np.savez(bad, **content)
+    with pytest.raises(ArtifactError, match="checksum"):
+        load_artifact(bad)
+    # wrong format version in the header
+    hdr = json.loads(content["__header__"].tobytes())
+    hdr["format_version"] = 99
+    content["w"] = content["w"] - 1
+    content["__header__"] = np.frombuffer(json.dumps(hdr).encode(), dtype=np.uint8)
+    np.savez(bad, **content)
+    with pytest.raises(ArtifactError, match="format version"):
+        load_artifact(bad)
+    # a plain npz without header, a pickle-only object array, and junk bytes
+    plain = tmp_path / "plain.npz"
+    np.savez(plain, w=np.zeros(3))
+    with pytest.raises(ArtifactError, match="no artifact header"):
+        load_artifact(plain)
+    objs = tmp_path / "obj.npz"
+    np.savez(objs, __header__=content["__header__"], w=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(ArtifactError):
+        load_artifact(objs)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip at all")
+    with pytest.raises(ArtifactError, match="unreadable"):
+        load_artifact(junk)
+    with pytest.raises(ArtifactError):
+        save_artifact(tmp_path / "o.npz", "pop", {}, {"w": np.array([None], dtype=object)})
+    assert zipfile.is_zipfile(path)
