@@ -19,6 +19,7 @@ setup: $(VENV)/.installed
 demo-data: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py shop_load_online_retail --if-empty
+	$(PY) manage.py recommendations_train --if-none
 
 run: demo-data
 	$(PY) manage.py runserver $(HOST)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from recommendations.schedules import beat_schedule
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get(
@@ -114,9 +116,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_DEFAULT_QUEUE = "recommendations"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Training goes to its own queue, so it can be served by GPU workers only.
 CELERY_TASK_ROUTES = {
     "recommendations.tasks.train": {"queue": "recommendations.train"},
 }
+CELERY_BEAT_SCHEDULE = beat_schedule()
 
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -136,6 +140,8 @@ SPECTACULAR_SETTINGS = {
 RECOMMENDATIONS_ITEM_MODEL = "shop.Product"
 RECOMMENDATIONS = {
     "ADAPTER": "shop.adapters.ShopAdapter",
+    # The demo data is from 2010-2011: an age-based retention would prune all of it.
+    "RETENTION_DAYS": None,
 }
 
 LOGGING = {

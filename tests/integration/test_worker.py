@@ -1,14 +1,15 @@
 """Round trips through a real Celery worker over a real broker (.ci/run starts both)."""
 
 import os
+import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from recommendations.models import Interaction
-from recommendations.tasks import prune_interactions
+from recommendations.models import Interaction, ModelVersion, RelatedItem
+from recommendations.tasks import prune_interactions, queue_training
 from shop.celery import app
 from tests import factories
 
@@ -37,3 +38,56 @@ def test_prune_task_round_trips_through_the_worker(worker):
     assert result.get(timeout=60) == 1
     assert not Interaction.objects.filter(pk=old.pk).exists()
     assert Interaction.objects.count() == 1
+
+
+FAST_VAE = {"epochs": 50, "hidden": 64, "latent": 16, "batch_size": 64}
+
+
+def _wait_for(predicate, timeout=240, interval=0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def _finished(*versions):
+    done = ("succeeded", "failed")
+    return lambda: all(ModelVersion.objects.get(pk=v.pk).status in done for v in versions)
+
+
+def test_training_round_trips_through_the_worker_and_activates(worker):
+    factories.clustered_log()
+    version = queue_training(hyperparameters=FAST_VAE)
+    assert _wait_for(_finished(version)), "the worker did not finish the training in time"
+    assert _wait_for(
+        lambda: ModelVersion.objects.filter(pk=version.pk, is_active=True).exists(), 120
+    )
+    version.refresh_from_db()
+    assert version.status == "succeeded" and version.task_id
+    assert RelatedItem.objects.filter(version=version, kind="similar").exists()
+    assert RelatedItem.objects.filter(version=version, kind="bought_together").exists()
+
+
+def test_two_trainings_queued_at_once_run_one_after_the_other(worker):
+    factories.clustered_log()
+    first = queue_training(hyperparameters=FAST_VAE)
+    second = queue_training(hyperparameters=FAST_VAE)
+    assert _wait_for(_finished(first, second), timeout=400)
+    a, b = sorted(
+        ModelVersion.objects.filter(pk__in=[first.pk, second.pk]), key=lambda v: v.started_at
+    )
+    assert a.status == b.status == "succeeded", (a.error, b.error)
+    assert a.finished_at <= b.started_at, "the two trainings overlapped"
+
+
+def test_a_failed_training_on_the_worker_keeps_the_active_version(worker):
+    factories.clustered_log()
+    good = queue_training(hyperparameters=FAST_VAE)
+    assert _wait_for(lambda: ModelVersion.objects.filter(pk=good.pk, is_active=True).exists())
+    bad = queue_training(hyperparameters={"no_such_parameter": 1})
+    assert _wait_for(_finished(bad))
+    bad.refresh_from_db()
+    assert bad.status == "failed" and "no_such_parameter" in bad.error
+    assert ModelVersion.objects.get(is_active=True).pk == good.pk
