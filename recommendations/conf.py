@@ -19,7 +19,13 @@ DEFAULTS: dict[str, Any] = {
     # Dotted path of the adapter class (see adapters.py) that knows the shop's specifics.
     "ADAPTER": "recommendations.adapters.DefaultAdapter",
     # How much each event says about a shopper's taste, for training. 0 ignores the event.
-    "EVENT_WEIGHTS": {"view": 1.0, "add_to_cart": 3.0, "remove_from_cart": 0.0, "purchase": 5.0},
+    "EVENT_WEIGHTS": {
+        "view": 1.0,
+        "add_to_cart": 3.0,
+        "remove_from_cart": 0.0,
+        "purchase": 5.0,
+        "click": 0.0,  # the view that follows a click already counts
+    },
     # Events older than this many days are pruned by recommendations_prune (None keeps all).
     "RETENTION_DAYS": 730,
     # Master switch for tracking: False records nothing at all.
@@ -70,6 +76,25 @@ DEFAULTS: dict[str, Any] = {
     "RELATED_ITEMS_K": 20,
     # Pairs bought together in fewer orders than this are not "bought together".
     "BOUGHT_TOGETHER_MIN_SUPPORT": 2,
+    # --- serving (services.py) ------------------------------------------------------------
+    # How many of a visitor's latest events are folded into the model for "for you".
+    "FOLD_IN_EVENTS": 50,
+    # Leave out of "for you" the items the shopper has already bought.
+    "EXCLUDE_PURCHASED": True,
+    # Default carousel length.
+    "CAROUSEL_SIZE": 12,
+    # Seconds a visitor's "for you" list is cached (invalidated at once when they act).
+    "VISITOR_CACHE_SECONDS": 300,
+    # Seconds popular / trending lists and related lists are cached.
+    "LIST_CACHE_SECONDS": 600,
+    # Days counted by popular(), and by the recent side of trending().
+    "POPULAR_WINDOW_DAYS": 30,
+    "TRENDING_WINDOW_DAYS": 7,
+    # Dotted path of the DRF serializer for items in API responses (None: the adapter's payload).
+    "ITEM_SERIALIZER": None,
+    # Most events one POST to the events endpoint may carry, and its rate per shopper.
+    "MAX_EVENTS_PER_REQUEST": 100,
+    "EVENTS_RATE": "120/min",
     # Where artifacts are kept: a STORAGES alias, and the folder inside it.
     "ARTIFACT_STORAGE": "default",
     "ARTIFACT_PREFIX": "recommendations/models",

@@ -12,6 +12,8 @@ class Event(models.TextChoices):
     ADD_TO_CART = "add_to_cart", "Add to cart"
     REMOVE_FROM_CART = "remove_from_cart", "Remove from cart"
     PURCHASE = "purchase", "Purchase"
+    #: A click on a recommendation (its ``source`` names the placement and version).
+    CLICK = "click", "Recommendation click"
 
 
 class Interaction(models.Model):

@@ -15,11 +15,13 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
+from . import cache_keys
 from .adapters import get_adapter
 from .conf import app_settings
 from .db import bulk_insert
@@ -224,13 +226,30 @@ def insert_rows(rows: list[tuple]) -> None:
     bulk_insert(
         Interaction, COLUMNS, params, ignore_conflicts=True, conflict_fields=["client_event_id"]
     )
+    # The shoppers who acted get fresh "for you" lists on their next request.
+    _invalidate({(row[0], row[1]) for row in rows})
+
+
+def _invalidate(shoppers: set[tuple[int | None, str]]) -> None:
+    keys = set()
+    for user_id, visitor_id in shoppers:
+        if user_id:
+            keys.add(cache_keys.visitor(user_id, None))
+        if visitor_id:
+            keys.add(cache_keys.visitor(None, visitor_id))
+    try:
+        cache.delete_many(list(keys))
+    except Exception:  # a cache outage must not lose the event that was just written
+        logger.warning("could not invalidate %d cached visitor lists", len(keys), exc_info=True)
 
 
 def merge_visitor_into_user(visitor_id: str, user: Any) -> int:
     """Give a visitor's anonymous events to the user they signed in as; returns the count."""
     if not visitor_id or user is None or not user.pk:
         return 0
-    return Interaction.objects.filter(visitor_id=visitor_id, user__isnull=True).update(user=user)
+    moved = Interaction.objects.filter(visitor_id=visitor_id, user__isnull=True).update(user=user)
+    _invalidate({(user.pk, visitor_id)})
+    return moved
 
 
 def opt_out(request: HttpRequest) -> None:

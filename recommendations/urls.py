@@ -1,3 +1,12 @@
-"""URLs the app contributes to the shop (``path("", include("recommendations.urls"))``)."""
+"""URLs the app contributes to the shop: ``path("", include("recommendations.urls"))``."""
 
-urlpatterns: list = []
+from django.urls import include, path
+
+from . import views
+
+app_name = "recommendations"
+
+urlpatterns = [
+    path("recommendations/click/", views.click, name="click"),
+    path("api/recommendations/", include("recommendations.api.urls")),
+]

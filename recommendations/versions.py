@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.core.cache import cache
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import transaction
 from django.utils import timezone
 
+from . import cache_keys
 from .conf import app_settings
 from .ml.artifacts import ArtifactError, load_artifact, save_artifact
 from .ml.models import Recommender
@@ -110,6 +112,7 @@ def activate(version: ModelVersion, *, reason: str = "") -> ModelVersion:
         ModelVersion.objects.filter(pk=version.pk).update(
             is_active=True, activated_at=timezone.now()
         )
+    transaction.on_commit(lambda: cache.delete(cache_keys.ACTIVE_VERSION))
     version.refresh_from_db()
     logger.info("activated %s %s", version, reason)
     return version

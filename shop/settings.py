@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "shop",
     "recommendations",
 ]
@@ -134,6 +135,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Shop recommendations API",
     "DESCRIPTION": "Recommendations and event tracking for the demo shop.",
     "VERSION": "1.0.0",
+    # Swagger UI and ReDoc served from this site: no external assets.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 # --- recommendations ----------------------------------------------------------------

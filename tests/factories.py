@@ -73,3 +73,14 @@ def clustered_log(n_users: int = 160, n_items: int = 40, clusters: int = 4, seed
             )
     Interaction.objects.bulk_create(rows)
     return items
+
+
+def trained_version(algorithm: str = "ease", hyperparameters: dict | None = None):
+    """Train and activate a version on whatever log the test made (EASE: fast, exact)."""
+    from recommendations.tasks import queue_training
+
+    params = hyperparameters if hyperparameters is not None else {"l2": 10.0}
+    version = queue_training(algorithm=algorithm, hyperparameters=params, force_activate=True)
+    version.refresh_from_db()
+    assert version.is_active, version.error
+    return version

@@ -1,0 +1,137 @@
+"""Serializers of the recommendations API."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..adapters import get_adapter
+from ..conf import app_settings, get_item_model
+from ..models import Event
+from ..tracking import MAX_CLIENT_EVENT_ID_LENGTH, MAX_SOURCE_LENGTH
+
+VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+#: How far back a client may date an event it sends late (offline mobile apps).
+MAX_EVENT_AGE = timedelta(days=7)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@lru_cache(maxsize=4)
+def _item_serializer_class(path: str | None):
+    return import_string(path) if path else None
+
+
+def serialize_item(item: Any, context: dict | None = None) -> dict[str, Any]:
+    """An item as the API shows it: ``ITEM_SERIALIZER`` when set, else the adapter's payload."""
+    serializer_class = _item_serializer_class(app_settings.ITEM_SERIALIZER)
+    if serializer_class is not None:
+        return serializer_class(item, context=context or {}).data
+    return get_adapter().item_payload(item)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "example": {"id": 1, "name": "White hanging heart", "price": "2.55"},
+    }
+)
+class ItemField(serializers.Field):
+    def to_representation(self, value: Any) -> dict[str, Any]:
+        return serialize_item(value, self.context)
+
+
+class RecommendationSerializer(serializers.Serializer):
+    item = ItemField()
+    score = serializers.FloatField()
+    strategy = serializers.CharField(help_text="model, similar, bought_together, popular, ...")
+    reason = serializers.CharField(help_text="Why it is shown, e.g. 'Because you viewed ...'.")
+    source = serializers.CharField(
+        help_text="Send this back as an event's `source` when the shopper acts on the item."
+    )
+
+
+class RecommendationListSerializer(serializers.Serializer):
+    placement = serializers.CharField()
+    version = serializers.IntegerField(source="version_id", allow_null=True)
+    results = RecommendationSerializer(many=True, source="items")
+
+
+class ListParamsSerializer(serializers.Serializer):
+    k = serializers.IntegerField(min_value=1, max_value=50, required=False)
+    category = serializers.IntegerField(min_value=1, required=False)
+
+
+class EventSerializer(serializers.Serializer):
+    event = serializers.ChoiceField(choices=Event.choices)
+    item = serializers.IntegerField(min_value=1)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
+    value = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, allow_null=True
+    )
+    source = serializers.CharField(max_length=MAX_SOURCE_LENGTH, required=False, allow_blank=True)
+    client_event_id = serializers.CharField(max_length=MAX_CLIENT_EVENT_ID_LENGTH, required=False)
+    timestamp = serializers.DateTimeField(
+        required=False, help_text="When it happened (default: now)."
+    )
+
+    def validate_timestamp(self, value):
+        now = timezone.now()
+        if value > now + CLOCK_SKEW:
+            raise serializers.ValidationError("Timestamp is in the future.")
+        if value < now - MAX_EVENT_AGE:
+            raise serializers.ValidationError("Timestamp is more than 7 days old.")
+        return value
+
+
+class EventBatchSerializer(serializers.Serializer):
+    visitor_id = serializers.CharField(
+        required=False, help_text="Anonymous clients: a random id of 8-64 letters, digits, - or _."
+    )
+    events = EventSerializer(many=True, allow_empty=False)
+
+    def validate_visitor_id(self, value: str) -> str:
+        if not VISITOR_ID.match(value):
+            raise serializers.ValidationError("Use 8-64 letters, digits, '-' or '_'.")
+        return value
+
+    def validate_events(self, events: list[dict]) -> list[dict]:
+        limit = app_settings.MAX_EVENTS_PER_REQUEST
+        if len(events) > limit:
+            raise serializers.ValidationError(f"At most {limit} events per request.")
+        wanted = {e["item"] for e in events}
+        known = set(
+            get_item_model()._default_manager.filter(pk__in=wanted).values_list("pk", flat=True)
+        )
+        # Keyed by position, like DRF's own per-item errors of a list field.
+        errors = {
+            i: {"item": ["No such item."]} for i, e in enumerate(events) if e["item"] not in known
+        }
+        ids = [e.get("client_event_id") for e in events if e.get("client_event_id")]
+        if len(ids) != len(set(ids)):
+            raise serializers.ValidationError("client_event_id values repeat within the batch.")
+        if errors:
+            raise serializers.ValidationError(errors)
+        return events
+
+    def validate(self, attrs: dict) -> dict:
+        request = self.context["request"]
+        if not request.user.is_authenticated and not attrs.get("visitor_id"):
+            raise serializers.ValidationError(
+                {"visitor_id": ["Required for anonymous clients (or sign in)."]}
+            )
+        return attrs
+
+
+class EventBatchResultSerializer(serializers.Serializer):
+    received = serializers.IntegerField()
+    stored = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    tracked = serializers.BooleanField(help_text="False when the visitor opted out or is a bot.")

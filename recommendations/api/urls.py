@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("for-me/", views.ForMeView.as_view(), name="for-me"),
+    path("users/<int:user_id>/", views.UserRecommendationsView.as_view(), name="user"),
+    path("items/<int:pk>/related/", views.RelatedView.as_view(), name="related"),
+    path(
+        "items/<int:pk>/bought-together/",
+        views.BoughtTogetherView.as_view(),
+        name="bought-together",
+    ),
+    path("popular/", views.PopularView.as_view(), name="popular"),
+    path("events/", views.EventsView.as_view(), name="events"),
+]

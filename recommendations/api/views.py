@@ -1,0 +1,204 @@
+"""REST endpoints for mobile apps and front-ends. They call :mod:`services` and nothing else."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from .. import services, tracking
+from ..adapters import get_adapter
+from ..conf import app_settings, get_item_model
+from ..models import Interaction
+from .serializers import (
+    VISITOR_ID,
+    EventBatchResultSerializer,
+    EventBatchSerializer,
+    ListParamsSerializer,
+    RecommendationListSerializer,
+)
+
+logger = logging.getLogger(__name__)
+
+K = OpenApiParameter("k", int, description="How many items (1-50).")
+VISITOR_HEADER = OpenApiParameter(
+    "X-Visitor-Id",
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Anonymous mobile clients: their visitor id (browsers use the signed cookie).",
+)
+
+
+class ListView(APIView):
+    """Common handling: validated query parameters, and a fallback when the service fails."""
+
+    permission_classes = [permissions.AllowAny]
+    placement = ""
+
+    def params(self, request: Request) -> dict[str, Any]:
+        params = ListParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return params.validated_data
+
+    def respond(self, request: Request, build, k: int | None) -> Response:
+        try:
+            result = build()
+        except Exception:  # the API answers with a fallback rather than a 500
+            logger.exception(
+                "recommendations for %s failed; answering with popular", self.placement
+            )
+            result = services.popular(k=k, placement=self.placement)
+        return Response(RecommendationListSerializer(result, context={"request": request}).data)
+
+
+def request_visitor_id(request: Request) -> str | None:
+    header = request.headers.get("X-Visitor-Id", "")
+    if header and VISITOR_ID.match(header):
+        return header
+    return get_adapter().get_visitor_id(request) or None
+
+
+class ForMeView(ListView):
+    placement = "for_you"
+
+    @extend_schema(
+        parameters=[K, VISITOR_HEADER],
+        responses=RecommendationListSerializer,
+        summary="Recommendations for the caller (signed in, or by visitor id)",
+    )
+    def get(self, request: Request) -> Response:
+        k = self.params(request).get("k")
+        user = request.user if request.user.is_authenticated else None
+        visitor_id = request_visitor_id(request)
+        return self.respond(request, lambda: services.for_visitor(user, visitor_id, k), k)
+
+
+class UserRecommendationsView(ListView):
+    permission_classes = [permissions.IsAdminUser]
+    placement = "for_you"
+
+    @extend_schema(
+        parameters=[K],
+        responses=RecommendationListSerializer,
+        summary="A user's recommendations (staff only)",
+    )
+    def get(self, request: Request, user_id: int) -> Response:
+        user = get_object_or_404(get_user_model(), pk=user_id)
+        k = self.params(request).get("k")
+        return self.respond(request, lambda: services.for_visitor(user, None, k), k)
+
+
+class ItemListView(ListView):
+    service = staticmethod(services.related_to)
+
+    @extend_schema(parameters=[K], responses=RecommendationListSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        item = get_object_or_404(get_item_model()._default_manager, pk=pk)
+        k = self.params(request).get("k")
+        return self.respond(request, lambda: self.service(item, k), k)
+
+
+class RelatedView(ItemListView):
+    placement = "related"
+    service = staticmethod(services.related_to)
+
+
+class BoughtTogetherView(ItemListView):
+    placement = "bought_together"
+    service = staticmethod(services.bought_together)
+
+
+class PopularView(ListView):
+    placement = "popular"
+
+    @extend_schema(
+        parameters=[K, OpenApiParameter("category", int, description="Only this category.")],
+        responses=RecommendationListSerializer,
+        summary="Most bought items",
+    )
+    def get(self, request: Request) -> Response:
+        params = self.params(request)
+        k = params.get("k")
+        return self.respond(request, lambda: services.popular(params.get("category"), k), k)
+
+
+class EventsThrottle(SimpleRateThrottle):
+    """Per user, else per visitor id, else per IP; the rate is ``EVENTS_RATE``."""
+
+    scope = "recommendations_events"
+
+    def get_rate(self) -> str:
+        return app_settings.EVENTS_RATE
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        if request.user.is_authenticated:
+            ident = f"u{request.user.pk}"
+        else:
+            body = request.data if isinstance(request.data, dict) else {}
+            visitor = body.get("visitor_id") if isinstance(body.get("visitor_id"), str) else ""
+            ident = f"v{visitor[:64]}" if visitor else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class EventsView(APIView):
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [EventsThrottle]
+
+    @extend_schema(
+        request=EventBatchSerializer,
+        responses={201: EventBatchResultSerializer},
+        summary="Record a batch of shopper events (mobile clients)",
+    )
+    def post(self, request: Request) -> Response:
+        batch = EventBatchSerializer(data=request.data, context={"request": request})
+        batch.is_valid(raise_exception=True)
+        events = batch.validated_data["events"]
+        if not tracking.should_track(request._request):
+            body = {"received": len(events), "stored": 0, "duplicates": 0, "tracked": False}
+            return Response(body, status=status.HTTP_200_OK)
+        user = request.user if request.user.is_authenticated else None
+        visitor_id = batch.validated_data.get("visitor_id") or ""
+        ids = [e["client_event_id"] for e in events if e.get("client_event_id")]
+        duplicates = (
+            set(
+                Interaction.objects.filter(client_event_id__in=ids).values_list(
+                    "client_event_id", flat=True
+                )
+            )
+            if ids
+            else set()
+        )
+        rows = [
+            {
+                "event": e["event"],
+                "item": e["item"],
+                "user": user,
+                "visitor_id": visitor_id,
+                "quantity": e["quantity"],
+                "value": e.get("value"),
+                "source": e.get("source", ""),
+                "client_event_id": e.get("client_event_id"),
+                "created_at": e.get("timestamp"),
+            }
+            for e in events
+            if e.get("client_event_id") not in duplicates
+        ]
+        result = tracking.record_many(rows)
+        if result.rejected:  # validated above, so this is a bug, not bad input
+            raise ValueError(f"events rejected after validation: {result.rejected}")
+        body = {
+            "received": len(events),
+            "stored": result.written,
+            "duplicates": len(events) - len(rows),
+            "tracked": True,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)

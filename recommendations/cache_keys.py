@@ -1,0 +1,22 @@
+"""Cache keys shared by the read side and the write side (tracking invalidates them)."""
+
+from __future__ import annotations
+
+ACTIVE_VERSION = "recommendations:active-version"
+
+
+def visitor(user_id: int | None, visitor_id: str | None) -> str:
+    """One key per shopper holding all their cached "for you" lists."""
+    return f"recommendations:visitor:{'u' + str(user_id) if user_id else 'v' + (visitor_id or '')}"
+
+
+def related(version_id: int, kind: str, item_id: int) -> str:
+    return f"recommendations:related:{version_id}:{kind}:{item_id}"
+
+
+def popular(window_days: int | None) -> str:
+    return f"recommendations:popular:{window_days}"
+
+
+def trending(window_days: int) -> str:
+    return f"recommendations:trending:{window_days}"

@@ -1,0 +1,191 @@
+"""The REST API: reads, the events endpoint's validation, dedup, throttling and permissions."""
+
+import pytest
+from django.core.cache import cache
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from recommendations import services
+from recommendations.models import Interaction
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SETTINGS = {"TRAINING": {"HOLDOUT_FRACTION": 0.15, "BASELINES": ["pop"]}, "RELATED_ITEMS_K": 5}
+BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 Firefox/130.0"}
+
+
+@pytest.fixture
+def shop():
+    with override_settings(RECOMMENDATIONS=SETTINGS):
+        items = factories.clustered_log()
+        version = factories.trained_version()
+        services.active_model.clear()
+        yield items, version
+
+
+@pytest.fixture
+def api():
+    client = APIClient()
+    client.defaults.update(BROWSER)
+    return client
+
+
+def test_related_and_bought_together(api, shop):
+    items, version = shop
+    body = api.get(f"/api/recommendations/items/{items[0].pk}/related/?k=4").json()
+    assert body["version"] == version.pk and len(body["results"]) == 4
+    first = body["results"][0]
+    assert {"item", "score", "reason", "source", "strategy"} <= set(first)
+    assert (
+        first["item"]["url"].startswith("/products/")
+        and first["source"] == f"related:v{version.pk}"
+    )
+    assert api.get(f"/api/recommendations/items/{items[0].pk}/bought-together/").status_code == 200
+    assert api.get("/api/recommendations/items/999999/related/").status_code == 404
+    assert api.get(f"/api/recommendations/items/{items[0].pk}/related/?k=0").status_code == 400
+    assert api.get(f"/api/recommendations/items/{items[0].pk}/related/?k=abc").json()["k"]
+
+
+def test_for_me_anonymous_by_visitor_header_and_signed_in(api, shop):
+    items, _ = shop
+    payload = {
+        "visitor_id": "phone-1234567",
+        "events": [{"event": "view", "item": p.pk} for p in items if int(p.name.split()[1]) == 3][
+            :3
+        ],
+    }
+    assert api.post("/api/recommendations/events/", payload, format="json").status_code == 201
+    body = api.get("/api/recommendations/for-me/?k=5", HTTP_X_VISITOR_ID="phone-1234567").json()
+    assert body["results"][0]["strategy"] == "model"
+    assert all(r["item"]["name"].startswith("CLUSTER 3") for r in body["results"][:3])
+    user = factories.user()
+    api.force_authenticate(user)
+    assert len(api.get("/api/recommendations/for-me/").json()["results"]) == 12
+
+
+def test_another_users_recommendations_are_staff_only(api, shop):
+    alice = factories.user()
+    url = f"/api/recommendations/users/{alice.pk}/"
+    assert api.get(url).status_code in (401, 403)
+    api.force_authenticate(factories.user())
+    assert api.get(url).status_code == 403
+    api.force_authenticate(factories.user(is_staff=True))
+    assert api.get(url).status_code == 200
+    assert api.get("/api/recommendations/users/999999/").status_code == 404
+
+
+def test_popular_by_category(api, shop):
+    items, _ = shop
+    body = api.get(f"/api/recommendations/popular/?category={items[0].category_id}&k=3").json()
+    assert len(body["results"]) == 3
+
+
+def test_events_are_stored_once_per_client_event_id(api, shop):
+    items, _ = shop
+    payload = {
+        "visitor_id": "phone-abcdefgh",
+        "events": [
+            {"event": "add_to_cart", "item": items[0].pk, "quantity": 2, "client_event_id": "e-1"},
+            {
+                "event": "view",
+                "item": items[1].pk,
+                "client_event_id": "e-2",
+                "source": "app:home:v1",
+            },
+        ],
+    }
+    first = api.post("/api/recommendations/events/", payload, format="json")
+    assert first.status_code == 201 and first.json()["stored"] == 2
+    again = api.post("/api/recommendations/events/", payload, format="json").json()
+    assert again == {"received": 2, "stored": 0, "duplicates": 2, "tracked": True}
+    assert Interaction.objects.filter(client_event_id__in=["e-1", "e-2"]).count() == 2
+    assert Interaction.objects.get(client_event_id="e-2").source == "app:home:v1"
+
+
+def test_bad_events_get_field_errors_and_nothing_is_written(api, shop):
+    items, _ = shop
+    before = Interaction.objects.count()
+    payload = {
+        "visitor_id": "phone-abcdefgh",
+        "events": [
+            {"event": "view", "item": items[0].pk},
+            {"event": "teleport", "item": items[0].pk},
+            {"event": "view", "item": 999999, "quantity": 0},
+            {"event": "view", "item": items[0].pk, "timestamp": "2001-01-01T00:00:00Z"},
+        ],
+    }
+    response = api.post("/api/recommendations/events/", payload, format="json")
+    assert response.status_code == 400
+    errors = response.json()["events"]  # field errors, keyed by the event's position
+    assert set(errors) == {"1", "2", "3"}
+    assert "event" in errors["1"] and "quantity" in errors["2"] and "timestamp" in errors["3"]
+    assert Interaction.objects.count() == before
+    unknown = {
+        "visitor_id": "phone-abcdefgh",
+        "events": [{"event": "view", "item": items[0].pk}, {"event": "view", "item": 999999}],
+    }
+    assert api.post("/api/recommendations/events/", unknown, format="json").json() == {
+        "events": {"1": {"item": ["No such item."]}}
+    }
+    too_many = {
+        "visitor_id": "phone-abcdefgh",
+        "events": [{"event": "view", "item": items[0].pk}] * 101,
+    }
+    assert "At most 100" in str(
+        api.post("/api/recommendations/events/", too_many, format="json").json()
+    )
+    anonymous = {"events": [{"event": "view", "item": items[0].pk}]}
+    assert "visitor_id" in api.post("/api/recommendations/events/", anonymous, format="json").json()
+    assert (
+        api.post(
+            "/api/recommendations/events/", {"visitor_id": "x", "events": []}, format="json"
+        ).status_code
+        == 400
+    )
+    assert Interaction.objects.count() == before
+
+
+def test_events_are_throttled(api, shop):
+    items, _ = shop
+    cache.clear()
+    payload = {"visitor_id": "phone-throttled", "events": [{"event": "view", "item": items[0].pk}]}
+    with override_settings(RECOMMENDATIONS={**SETTINGS, "EVENTS_RATE": "2/min"}):
+        codes = [
+            api.post("/api/recommendations/events/", payload, format="json").status_code
+            for _ in range(3)
+        ]
+    assert codes == [201, 201, 429]
+
+
+def test_opted_out_and_bots_are_not_tracked(api, shop):
+    items, _ = shop
+    payload = {"visitor_id": "phone-private", "events": [{"event": "view", "item": items[0].pk}]}
+    body = api.post("/api/recommendations/events/", payload, format="json", HTTP_SEC_GPC="1").json()
+    assert body["tracked"] is False and body["stored"] == 0
+    bot = api.post(
+        "/api/recommendations/events/", payload, format="json", HTTP_USER_AGENT="Googlebot"
+    )
+    assert bot.json()["tracked"] is False
+    assert not Interaction.objects.filter(visitor_id="phone-private").exists()
+
+
+def test_a_failing_service_answers_with_a_fallback(api, shop, monkeypatch):
+    items, _ = shop
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setattr(services, "related_to", boom)
+    from recommendations.api import views
+
+    monkeypatch.setattr(views.RelatedView, "service", staticmethod(boom))
+    response = api.get(f"/api/recommendations/items/{items[0].pk}/related/?k=3")
+    assert response.status_code == 200 and len(response.json()["results"]) == 3
+
+
+def test_schema_and_docs(api, shop):
+    schema = api.get("/api/schema/")
+    assert schema.status_code == 200 and b"/api/recommendations/events/" in schema.content
+    docs = api.get("/api/docs/")
+    assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+    assert b"cdn" not in docs.content.lower()
