@@ -79,6 +79,8 @@ class ForMeView(ListView):
         k = self.params(request).get("k")
         user = request.user if request.user.is_authenticated else None
         visitor_id = request_visitor_id(request)
+        if get_adapter().is_opted_out(request._request):
+            user, visitor_id = None, None  # opted out: nothing personal is read
         return self.respond(request, lambda: services.for_visitor(user, visitor_id, k), k)
 
 

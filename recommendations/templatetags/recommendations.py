@@ -25,8 +25,8 @@ TEMPLATE = "recommendations/carousel.html"
 
 def _shopper(context: template.Context) -> tuple[Any, str | None]:
     request = context.get("request")
-    if request is None:
-        return None, None
+    if request is None or get_adapter().is_opted_out(request):
+        return None, None  # opted out: no history is read, the carousel is not personal
     user = getattr(request, "user", None)
     user = user if user is not None and user.is_authenticated else None
     return user, get_adapter().get_visitor_id(request)
