@@ -95,6 +95,14 @@ DEFAULTS: dict[str, Any] = {
     # Most events one POST to the events endpoint may carry, and its rate per shopper.
     "MAX_EVENTS_PER_REQUEST": 100,
     "EVENTS_RATE": "120/min",
+    # --- buffered ingestion (buffer.py) ---------------------------------------------------
+    # For busy shops: record() appends to a Redis list and tasks.flush_buffer writes in bulk.
+    # If Redis is down, events are written directly: nothing is lost.
+    "BUFFER": {
+        "ENABLED": False,
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "KEY": "recommendations:events",
+    },
     # Where artifacts are kept: a STORAGES alias, and the folder inside it.
     "ARTIFACT_STORAGE": "default",
     "ARTIFACT_PREFIX": "recommendations/models",

@@ -21,6 +21,11 @@ def beat_schedule(train: crontab | None = None, prune: crontab | None = None) ->
             "task": "recommendations.tasks.train_nightly",
             "schedule": train or crontab(hour=3, minute=0),
         },
+        # Flushes the optional Redis event buffer; a no-op when it is off.
+        "recommendations-flush-buffer": {
+            "task": "recommendations.tasks.flush_buffer",
+            "schedule": 10.0,
+        },
         "recommendations-prune-interactions": {
             "task": "recommendations.tasks.prune_interactions",
             "schedule": prune or crontab(hour=4, minute=30),

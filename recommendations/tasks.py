@@ -150,6 +150,19 @@ def prune_interactions(retention_days: int | None = None) -> int:
     return deleted
 
 
+@shared_task(
+    name="recommendations.tasks.flush_buffer",
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=3,
+)
+def flush_buffer() -> int:
+    """Write the Redis event buffer to the log in bulk (a no-op when buffering is off)."""
+    from . import buffer
+
+    return buffer.flush() if buffer.enabled() else 0
+
+
 @shared_task(name="recommendations.tasks.train_nightly")
 def train_nightly() -> int:
     """The beat entry point: queue one training with the settings' defaults."""

@@ -21,7 +21,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import cache_keys
+from . import buffer, cache_keys
 from .adapters import get_adapter
 from .conf import app_settings
 from .db import bulk_insert
@@ -103,7 +103,7 @@ def record(
         client_event_id=client_event_id,
         created_at=created_at,
     )
-    transaction.on_commit(lambda: insert_rows([row]))
+    transaction.on_commit(lambda: write([row]))
     return True
 
 
@@ -125,9 +125,9 @@ def record_many(rows: Iterable[dict[str, Any]], *, defer: bool = True) -> Record
             result.rejected.append((position, str(exc)))
     result.written = len(valid)
     if defer:
-        transaction.on_commit(lambda: insert_rows(valid))
+        transaction.on_commit(lambda: write(valid))
     else:
-        insert_rows(valid)
+        insert_rows(valid)  # the caller's transaction: never through the buffer
     return result
 
 
@@ -201,6 +201,14 @@ def validate_event(
         client_event_id,
         created_at,
     )
+
+
+def write(rows: list[tuple]) -> None:
+    """Append to the Redis buffer when it is enabled and up, else insert directly."""
+    if buffer.enabled() and buffer.append(rows):
+        _invalidate({(row[0], row[1]) for row in rows})  # the visitor acted: fresh lists
+        return
+    insert_rows(rows)
 
 
 def insert_rows(rows: list[tuple]) -> None:

@@ -1,0 +1,128 @@
+"""An optional Redis buffer in front of the interaction log, for busy shops.
+
+``record()`` appends each event to a Redis list (one ``RPUSH``, no database round trip on
+the page) and ``tasks.flush_buffer`` writes them in bulk. Nothing is lost:
+
+- if Redis fails on append, the event is written to the database directly instead;
+- a flush first renames the list to a private ``processing`` key (atomic), writes its
+  rows in one transaction and only then deletes the key: a flush that dies halfway leaves
+  the key for the next flush, and every buffered row carries a ``client_event_id`` so a
+  re-flush cannot store a row twice (the unique index skips it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from .conf import app_settings
+
+logger = logging.getLogger(__name__)
+
+_local = threading.local()
+
+
+def enabled() -> bool:
+    return bool(app_settings.BUFFER["ENABLED"])
+
+
+def _client():
+    """One Redis client per thread and URL, with short timeouts: a slow Redis must not
+    slow the page (the direct write is the fallback)."""
+    import redis
+
+    url = app_settings.BUFFER["REDIS_URL"]
+    client = getattr(_local, "client", None)
+    if client is None or getattr(_local, "url", None) != url:
+        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        _local.client, _local.url = client, url
+    return client
+
+
+def _encode(row: tuple) -> str:
+    user_id, visitor_id, item_id, event, quantity, value, source, client_event_id, created_at = row
+    return json.dumps(
+        [
+            user_id,
+            visitor_id,
+            item_id,
+            event,
+            quantity,
+            None if value is None else str(value),
+            source,
+            client_event_id or f"buffer:{uuid.uuid4().hex}",
+            created_at.isoformat(),
+        ]
+    )
+
+
+def _decode(raw: bytes) -> tuple:
+    user_id, visitor_id, item_id, event, quantity, value, source, cid, created = json.loads(raw)
+    return (
+        user_id,
+        visitor_id,
+        item_id,
+        event,
+        quantity,
+        None if value is None else Decimal(value),
+        source,
+        cid,
+        datetime.fromisoformat(created),
+    )
+
+
+def append(rows: list[tuple]) -> bool:
+    """Push rows to the buffer; False (and nothing pushed) when Redis is unavailable."""
+    try:
+        _client().rpush(app_settings.BUFFER["KEY"], *[_encode(row) for row in rows])
+        return True
+    except Exception as exc:  # redis.RedisError, OSError, ...: fall back to the database
+        logger.warning("event buffer unavailable (%s); writing %d events directly", exc, len(rows))
+        return False
+
+
+def flush(max_batches: int = 100) -> int:
+    """Write buffered events to the database; returns how many rows were written."""
+    from .tracking import insert_rows
+
+    client = _client()
+    key = app_settings.BUFFER["KEY"]
+    written = 0
+    pending = [
+        k.decode() if isinstance(k, bytes) else k
+        for k in client.scan_iter(match=f"{key}:processing:*", count=100)
+    ]
+    for _ in range(max_batches):
+        if pending:
+            processing = pending.pop()
+        else:
+            processing = f"{key}:processing:{uuid.uuid4().hex}"
+            try:
+                client.rename(key, processing)
+            except Exception as exc:  # no such key: the buffer is empty
+                if "no such key" in str(exc).lower():
+                    break
+                raise
+        raw = client.lrange(processing, 0, -1)
+        rows = [_decode(item) for item in raw]
+        with transaction.atomic():
+            insert_rows(rows)
+        client.delete(processing)
+        written += len(rows)
+    return written
+
+
+def pending_count() -> int:
+    return int(_client().llen(app_settings.BUFFER["KEY"]))
+
+
+def settings_summary() -> dict[str, Any]:
+    cfg = app_settings.BUFFER
+    return {"enabled": cfg["ENABLED"], "key": cfg["KEY"]}
