@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
+from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -64,3 +66,11 @@ def on_order_paid(
 def on_user_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if request is not None:
         tracking.merge_visitor_into_user(get_adapter().get_visitor_id(request), user)
+
+
+@receiver(pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="recommendations.forget_user")
+def on_user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A deleted account takes its history, its anonymous ids' history and caches with it."""
+    from .privacy import forget
+
+    forget(user_id=instance.pk)
