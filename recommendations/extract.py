@@ -12,11 +12,42 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 from django.db import connection
+from django.db.models import FloatField, Func
 
 from .models import Event, Interaction
 
 CHUNK = 50_000
 EVENT_CATEGORIES = pd.CategoricalDtype(Event.values)
+
+
+class EpochSeconds(Func):
+    """A timestamp as float seconds since 1970, computed by the database.
+
+    Why: a driver turns each timestamp into a Python ``datetime`` (SQLite even parses a
+    string per row in Python); a float per row is read several times faster and becomes
+    a numpy column at once.
+    """
+
+    output_field = FloatField()
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",
+            **extra,
+        )
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8", **extra
+        )
+
+    def as_mysql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="UNIX_TIMESTAMP(%(expressions)s)", **extra
+        )
 
 
 def extract_log(
@@ -29,9 +60,9 @@ def extract_log(
         qs = qs.filter(created_at__gte=since)
     if until is not None:
         qs = qs.filter(created_at__lte=until)
-    sql, params = qs.values_list(
-        "user_id", "visitor_id", "item_id", "event", "created_at"
-    ).query.sql_with_params()
+    qs = qs.annotate(epoch=EpochSeconds("created_at"))
+    columns = qs.values_list("user_id", "visitor_id", "item_id", "event", "epoch")
+    sql, params = columns.query.sql_with_params()
     visitors: dict[str, int] = {}
     users, items, events, stamps = [], [], [], []
     cursor = connection.chunked_cursor()
@@ -46,7 +77,8 @@ def extract_log(
             users.append(user)
             items.append(np.fromiter(item_col, dtype=np.int64, count=len(rows)))
             events.append(pd.Categorical(event_col, dtype=EVENT_CATEGORIES))
-            stamps.append(pd.to_datetime(pd.Series(time_col), utc=True).to_numpy())
+            # Milliseconds: julianday() arithmetic leaves sub-microsecond noise on SQLite.
+            stamps.append(np.round(np.fromiter(time_col, dtype=np.float64, count=len(rows)), 3))
     finally:
         cursor.close()
     if not users:
@@ -63,6 +95,6 @@ def extract_log(
             "user": np.concatenate(users),
             "item": np.concatenate(items),
             "event": pd.Categorical(pd.api.types.union_categoricals(events)),
-            "timestamp": pd.to_datetime(np.concatenate(stamps), utc=True),
+            "timestamp": pd.to_datetime(np.concatenate(stamps), unit="s", utc=True),
         }
     )
