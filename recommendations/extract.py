@@ -77,8 +77,9 @@ def extract_log(
             users.append(user)
             items.append(np.fromiter(item_col, dtype=np.int64, count=len(rows)))
             events.append(pd.Categorical(event_col, dtype=EVENT_CATEGORIES))
-            # Milliseconds: julianday() arithmetic leaves sub-microsecond noise on SQLite.
-            stamps.append(np.round(np.fromiter(time_col, dtype=np.float64, count=len(rows)), 3))
+            # Whole milliseconds: julianday() arithmetic leaves sub-microsecond noise on SQLite.
+            seconds = np.fromiter(time_col, dtype=np.float64, count=len(rows))
+            stamps.append(np.round(seconds * 1000.0).astype(np.int64))
     finally:
         cursor.close()
     if not users:
@@ -95,6 +96,6 @@ def extract_log(
             "user": np.concatenate(users),
             "item": np.concatenate(items),
             "event": pd.Categorical(pd.api.types.union_categoricals(events)),
-            "timestamp": pd.to_datetime(np.concatenate(stamps), unit="s", utc=True),
+            "timestamp": pd.to_datetime(np.concatenate(stamps), unit="ms", utc=True),
         }
     )
