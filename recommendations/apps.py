@@ -8,4 +8,4 @@ class RecommendationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Receivers and system checks register themselves on import; nothing else here.
-        from . import checks, receivers  # noqa: F401
+        from . import checks, experiments, impressions, receivers, rules  # noqa: F401

@@ -95,6 +95,15 @@ DEFAULTS: dict[str, Any] = {
     # Most events one POST to the events endpoint may carry, and its rate per shopper.
     "MAX_EVENTS_PER_REQUEST": 100,
     "EVENTS_RATE": "120/min",
+    # --- operations (rules.py, experiments.py, impressions.py, dashboard.py) -------------
+    # A purchase of a clicked item by the same shopper within this many hours is attributed.
+    "ATTRIBUTION_WINDOW_HOURS": 24,
+    # Seconds merchandising rules, hand-made related lists and running experiments are
+    # cached (a save or delete drops them at once; this bounds staleness in other processes).
+    "RULES_CACHE_SECONDS": 60,
+    "EXPERIMENTS_CACHE_SECONDS": 60,
+    # Log which items each carousel showed (one bulk INSERT per page, after the response).
+    "IMPRESSIONS_ENABLED": True,
     # --- buffered ingestion (buffer.py) ---------------------------------------------------
     # For busy shops: record() appends to a Redis list and tasks.flush_buffer writes in bulk.
     # If Redis is down, events are written directly: nothing is lost.

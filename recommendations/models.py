@@ -194,3 +194,222 @@ class TaskLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'}"
+
+
+# --- operations: merchandising, online metrics, experiments ----------------------------
+
+
+class MerchandisingRule(models.Model):
+    """A merchandiser's override, applied last to every list (:mod:`recommendations.rules`).
+
+    - ``pin``: show ``item`` at ``position`` (1 = first) of the placement;
+    - ``exclude``: never show ``item``, or any item of ``category``;
+    - ``boost``: move items of ``category`` up, as if they ranked ``multiplier`` times higher.
+
+    An empty ``placement`` means every placement. A rule is in force while ``is_active`` and
+    ``starts_at <= now < ends_at`` (an empty bound is open).
+    """
+
+    class Kind(models.TextChoices):
+        PIN = "pin", "Pin an item"
+        EXCLUDE = "exclude", "Exclude an item or a category"
+        BOOST = "boost", "Boost a category"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    placement = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The carousel it applies to (e.g. 'related', 'for_you'); empty: everywhere.",
+    )
+    item = models.ForeignKey(
+        settings.RECOMMENDATIONS_ITEM_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The item pinned or excluded.",
+    )
+    category = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The category excluded or boosted (the adapter's category key).",
+    )
+    position = models.PositiveSmallIntegerField(default=1, help_text="Pins: 1 is the first slot.")
+    multiplier = models.FloatField(default=2.0, help_text="Boosts: 2 ranks items twice as high.")
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="Empty: from now on.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until switched off.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["placement", "kind", "position", "pk"]
+        verbose_name = "merchandising rule"
+        indexes = [models.Index(fields=["is_active", "ends_at"], name="rec_rule_active")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def in_force(self, now=None) -> bool:
+        now = now or timezone.now()
+        return (
+            self.is_active
+            and (self.starts_at is None or self.starts_at <= now)
+            and (self.ends_at is None or now < self.ends_at)
+        )
+
+
+class ManualRelatedItem(models.Model):
+    """A hand-made "related" entry: wins over the model's list for ``item`` (ranked first)."""
+
+    item = models.ForeignKey(
+        settings.RECOMMENDATIONS_ITEM_MODEL,
+        on_delete=models.CASCADE,
+        related_name="recommendations_manual_related",
+        db_index=False,  # covered by the unique (item, related) constraint
+    )
+    related = models.ForeignKey(
+        settings.RECOMMENDATIONS_ITEM_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    rank = models.PositiveSmallIntegerField(default=1, help_text="1 is shown first.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["item", "rank", "pk"]
+        verbose_name = "manual related item"
+        constraints = [
+            models.UniqueConstraint(fields=["item", "related"], name="rec_manual_related_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(item=models.F("related")), name="rec_manual_related_not_self"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} for item {self.item_id}: {self.related_id}"
+
+
+class Experiment(models.Model):
+    """An A/B test on one placement: each visitor is served one variant, chosen by a hash
+    of their visitor id (stable across visits; see :mod:`recommendations.experiments`)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    placement = models.CharField(
+        max_length=64, help_text="The carousel under test, e.g. 'related' or 'for_you'."
+    )
+    is_active = models.BooleanField(default=True)
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until switched off.")
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def running(self, now=None) -> bool:
+        now = now or timezone.now()
+        return (
+            self.is_active
+            and self.starts_at <= now
+            and (self.ends_at is None or now < self.ends_at)
+        )
+
+
+class ExperimentVariant(models.Model):
+    """One arm of an experiment: what it serves and its share of the traffic."""
+
+    class Kind(models.TextChoices):
+        ACTIVE = "active", "The active model version"
+        VERSION = "version", "A chosen model version"
+        POPULAR = "popular", "No model: popularity fallbacks"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(max_length=32, help_text="Short label, e.g. 'A' or 'control'.")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ACTIVE)
+    version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="For 'a chosen model version' only.",
+    )
+    weight = models.PositiveSmallIntegerField(
+        default=50, help_text="Share of the traffic, relative to the other variants' weights."
+    )
+
+    class Meta:
+        ordering = ["experiment", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "name"], name="rec_variant_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment} / {self.name}"
+
+
+class Impression(models.Model):
+    """One carousel shown to one shopper: the items, in order, and what produced them.
+
+    Written in bulk by :mod:`recommendations.impressions` (one ``INSERT`` per page, after the
+    response). No foreign-key constraints in the database: a row is a record of what was
+    shown and must never fail because an item or an account changed since (the user is
+    still erased with their account, by :mod:`recommendations.privacy`).
+    """
+
+    placement = models.CharField(max_length=64)
+    version_id = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The model version that produced the list."
+    )
+    experiment = models.ForeignKey(
+        Experiment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # the partial (experiment, variant) index
+    )
+    variant = models.CharField(max_length=32, blank=True)
+    item_ids = models.JSONField(default=list)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # the partial index below
+    )
+    visitor_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["created_at"], name="rec_impression_created"),
+            models.Index(
+                fields=["experiment", "variant"],
+                name="rec_impression_experiment",
+                condition=models.Q(experiment__isnull=False),
+            ),
+            models.Index(fields=["visitor_id", "created_at"], name="rec_impression_visitor"),
+            models.Index(
+                fields=["user"], name="rec_impression_user", condition=models.Q(user__isnull=False)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.placement} ({len(self.item_ids)} items) at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class OnlineMetrics(Impression):
+    """The admin's online-metrics dashboard (a proxy: its own entry and permission)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "online metrics"
+        verbose_name_plural = "online metrics"

@@ -23,6 +23,8 @@ def personal_models() -> list[type[Model]]:
     config = apps.get_app_config("recommendations")
     out = []
     for model in config.get_models():
+        if model._meta.proxy:  # its rows belong to the concrete model, counted once there
+            continue
         names = {f.name for f in model._meta.get_fields()}
         if "user" in names or "visitor_id" in names:
             out.append(model)

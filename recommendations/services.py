@@ -10,13 +10,21 @@ last. A list is never empty while the shop has a visible item.
 retraining, so a new anonymous visitor's third click already changes their list. The model
 is loaded once per version per process (:class:`ActiveModel`), swapped when the active
 version changes.
+
+Operations hooks (kept small): :func:`serving_version` lets an A/B test
+(:mod:`recommendations.experiments`) serve another version, or no model, for one request;
+:class:`ActiveModel` therefore keeps the few versions in use; ``related_to`` puts the
+shop's hand-made related items first; ``_finish`` applies :mod:`recommendations.rules`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -73,8 +81,28 @@ class RecommendationList:
 # --- the active model, once per version per process ----------------------------------
 
 
+#: Serve no model at all (fallbacks only): the "popularity" arm of an experiment.
+NO_MODEL = 0
+_version_override: ContextVar[int | None] = ContextVar("recommendations_version", default=None)
+
+
+@contextmanager
+def serving_version(version_id: int | None) -> Iterator[None]:
+    """Within the block, serve ``version_id`` instead of the active version (``NO_MODEL``:
+    no model; ``None``: the active one). Used by experiments to serve a visitor's variant."""
+    token = _version_override.set(version_id)
+    try:
+        yield
+    finally:
+        _version_override.reset(token)
+
+
 def active_version_id() -> int | None:
-    """The active version's id, cached briefly (and dropped at once on activation)."""
+    """The version served now: an experiment's override, else the active version's id,
+    cached briefly (and dropped at once on activation)."""
+    override = _version_override.get()
+    if override is not None:
+        return override or None
     value = cache.get(cache_keys.ACTIVE_VERSION)
     if value is None:
         value = (
@@ -85,52 +113,64 @@ def active_version_id() -> int | None:
 
 
 class ActiveModel:
-    """The active version's model in memory, swapped when the active version changes.
+    """The served versions' models in memory: the active one, plus an experiment's arm.
 
     Thread-safe: one thread loads, the others keep serving the version they had (or wait
     for the first load). A version whose artifact cannot be read is remembered as broken
-    so a request never retries a failing load; services fall back instead.
+    so a request never retries a failing load; services fall back instead. At most
+    ``KEEP`` versions stay loaded (an A/B test serves two); :meth:`index` and
+    :meth:`vectors` belong to the version the current request's :meth:`get` returned.
     """
+
+    KEEP = 3
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._loaded: LoadedVersion | None = None
-        self._vectors: np.ndarray | None = None
+        self._pool: OrderedDict[int, tuple[LoadedVersion, np.ndarray, dict[int, int]]]
+        self._pool = OrderedDict()
+        self._current: ContextVar[tuple | None] = ContextVar("recommendations_model", default=None)
         self._broken: set[int] = set()
 
     def get(self) -> LoadedVersion | None:
         version_id = active_version_id()
-        loaded = self._loaded
         if version_id is None or version_id in self._broken:
             return None
-        if loaded is not None and loaded.version_id == version_id:
-            return loaded
-        with self._lock:
-            if self._loaded is not None and self._loaded.version_id == version_id:
-                return self._loaded
-            try:
-                version = ModelVersion.objects.get(pk=version_id)
-                fresh = load_version(version)
-                vectors = fresh.model.item_vectors().astype(np.float32)
-                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-                self._vectors = vectors / np.maximum(norms, 1e-12)
-                self._index = fresh.item_index()
-                self._loaded = fresh
-            except Exception:
-                logger.exception("could not load model version %s; serving fallbacks", version_id)
-                self._broken.add(version_id)
-                return None
-            return self._loaded
+        entry = self._pool.get(version_id)
+        if entry is None:
+            with self._lock:
+                entry = self._pool.get(version_id)
+                if entry is None:
+                    try:
+                        version = ModelVersion.objects.get(pk=version_id)
+                        fresh = load_version(version)
+                        vectors = fresh.model.item_vectors().astype(np.float32)
+                        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+                        entry = (fresh, vectors / np.maximum(norms, 1e-12), fresh.item_index())
+                    except Exception:
+                        logger.exception(
+                            "could not load model version %s; serving fallbacks", version_id
+                        )
+                        self._broken.add(version_id)
+                        return None
+                    pool = OrderedDict(self._pool)  # readers never see a half-changed dict
+                    pool[version_id] = entry
+                    while len(pool) > self.KEEP:
+                        pool.popitem(last=False)
+                    self._pool = pool
+        self._current.set(entry)
+        return entry[0]
 
     def index(self) -> dict[int, int]:
-        return self._index
+        entry = self._current.get()
+        return entry[2] if entry is not None else {}
 
     def vectors(self) -> np.ndarray | None:
-        return self._vectors
+        entry = self._current.get()
+        return entry[1] if entry is not None else None
 
     def clear(self) -> None:
         with self._lock:
-            self._loaded, self._vectors, self._broken = None, None, set()
+            self._pool, self._broken = OrderedDict(), set()
 
 
 active_model = ActiveModel()
@@ -339,6 +379,11 @@ def _related(item: Model | int, kind: str, k: int | None, placement: str) -> Rec
             RelatedItem.Kind.BOUGHT_TOGETHER: "Often bought together",
         }
         candidates = [(rid, score, str(k_), label.get(k_, "")) for rid, score, k_ in rows]
+    if kind == RelatedItem.Kind.SIMILAR:  # the shop's hand-made list wins over the model's
+        from .rules import manual_related
+
+        manual = [(rid, 1.0, "manual", "Recommended") for rid in manual_related(item_id)]
+        candidates = manual + candidates
     return _finish(
         placement,
         version_id,
@@ -479,5 +524,5 @@ def _finish(
         have = {rec.item.pk for rec in result} | exclude
         for obj in adapter.visible_items().exclude(pk__in=have).order_by("-pk")[: k - len(result)]:
             result.append(Recommendation(obj, 0.0, "catalogue", placement, None, "New in"))
-    result = apply_rules(placement, result)
+    result = apply_rules(placement, result, exclude=exclude)
     return RecommendationList(placement, version_id, result[:k])

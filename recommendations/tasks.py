@@ -145,8 +145,11 @@ def prune_interactions(retention_days: int | None = None) -> int:
     days = app_settings.RETENTION_DAYS if retention_days is None else retention_days
     if days is None:
         return 0
+    from .models import Impression
+
     cutoff = timezone.now() - timedelta(days=days)
     deleted, _ = Interaction.objects.filter(created_at__lt=cutoff).delete()
+    Impression.objects.filter(created_at__lt=cutoff).delete()
     return deleted
 
 

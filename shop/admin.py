@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from recommendations.admin import RelatedItemsPanelMixin
+
 from .models import Category, Order, OrderLine, Product
 
 
@@ -10,7 +12,9 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(RelatedItemsPanelMixin, admin.ModelAdmin):
+    """The catalogue, with the recommendations panel and hand-picked related items."""
+
     list_display = ("sku", "name", "category", "price", "stock", "is_active")
     list_filter = ("is_active", "category")
     search_fields = ("sku", "name")

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from .. import services, tracking
+from .. import experiments, impressions, services, tracking
 from ..adapters import get_adapter
 from ..conf import app_settings, get_item_model
 from ..models import Interaction
@@ -49,15 +49,46 @@ class ListView(APIView):
         params.is_valid(raise_exception=True)
         return params.validated_data
 
-    def respond(self, request: Request, build, k: int | None) -> Response:
+    def respond(
+        self,
+        request: Request,
+        build,
+        k: int | None,
+        user: Any = None,
+        visitor_id: str | None = None,
+    ) -> Response:
+        """Serve the caller's A/B variant, answer with a fallback rather than a 500, and
+        log the impression (written once, after the response)."""
+        variant = None
         try:
-            result = build()
-        except Exception:  # the API answers with a fallback rather than a 500
+            with experiments.serving(self.placement, user, visitor_id) as variant:
+                result = build()
+        except Exception:
             logger.exception(
                 "recommendations for %s failed; answering with popular", self.placement
             )
             result = services.popular(k=k, placement=self.placement)
+        try:
+            impressions.log(
+                request._request,
+                self.placement,
+                [rec.item.pk for rec in result],
+                version_id=result.version_id,
+                experiment_id=variant.experiment_id if variant else None,
+                variant=variant.name if variant else "",
+                user=user,
+                visitor_id=visitor_id,
+            )
+        except Exception:  # analytics never break an answer
+            logger.exception("could not log the %s impression", self.placement)
         return Response(RecommendationListSerializer(result, context={"request": request}).data)
+
+    def shopper(self, request: Request) -> tuple[Any, str | None]:
+        """The caller as a shopper: nobody when they opted out (nothing personal is read)."""
+        if get_adapter().is_opted_out(request._request):
+            return None, None
+        user = request.user if request.user.is_authenticated else None
+        return user, request_visitor_id(request)
 
 
 def request_visitor_id(request: Request) -> str | None:
@@ -77,11 +108,10 @@ class ForMeView(ListView):
     )
     def get(self, request: Request) -> Response:
         k = self.params(request).get("k")
-        user = request.user if request.user.is_authenticated else None
-        visitor_id = request_visitor_id(request)
-        if get_adapter().is_opted_out(request._request):
-            user, visitor_id = None, None  # opted out: nothing personal is read
-        return self.respond(request, lambda: services.for_visitor(user, visitor_id, k), k)
+        user, visitor_id = self.shopper(request)
+        return self.respond(
+            request, lambda: services.for_visitor(user, visitor_id, k), k, user, visitor_id
+        )
 
 
 class UserRecommendationsView(ListView):
@@ -106,7 +136,8 @@ class ItemListView(ListView):
     def get(self, request: Request, pk: int) -> Response:
         item = get_object_or_404(get_item_model()._default_manager, pk=pk)
         k = self.params(request).get("k")
-        return self.respond(request, lambda: self.service(item, k), k)
+        user, visitor_id = self.shopper(request)
+        return self.respond(request, lambda: self.service(item, k), k, user, visitor_id)
 
 
 class RelatedView(ItemListView):
@@ -130,7 +161,10 @@ class PopularView(ListView):
     def get(self, request: Request) -> Response:
         params = self.params(request)
         k = params.get("k")
-        return self.respond(request, lambda: services.popular(params.get("category"), k), k)
+        user, visitor_id = self.shopper(request)
+        return self.respond(
+            request, lambda: services.popular(params.get("category"), k), k, user, visitor_id
+        )
 
 
 class EventsThrottle(SimpleRateThrottle):

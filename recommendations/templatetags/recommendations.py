@@ -14,7 +14,7 @@ from typing import Any
 from django import template
 from django.db.models import Model
 
-from .. import services
+from .. import experiments, impressions, services
 from ..adapters import get_adapter
 
 register = template.Library()
@@ -33,13 +33,35 @@ def _shopper(context: template.Context) -> tuple[Any, str | None]:
 
 
 def _carousel(
-    title: str, build: Callable[[], services.RecommendationList], placement: str
+    title: str,
+    build: Callable[[], services.RecommendationList],
+    placement: str,
+    context: template.Context | None = None,
 ) -> dict[str, Any]:
+    """Build the list (this visitor's A/B variant, if an experiment runs on ``placement``)
+    and buffer its impression (written once per page, after the response)."""
+    request = context.get("request") if context is not None else None
+    user, visitor_id = _shopper(context) if context is not None else (None, None)
+    variant = None
     try:
-        recommendations = build()
+        with experiments.serving(placement, user, visitor_id) as variant:
+            recommendations = build()
     except Exception:
         logger.exception("the %s carousel failed; leaving it out", placement)
         recommendations = services.RecommendationList(placement, None)
+    try:
+        impressions.log(
+            request,
+            placement,
+            [rec.item.pk for rec in recommendations],
+            version_id=recommendations.version_id,
+            experiment_id=variant.experiment_id if variant else None,
+            variant=variant.name if variant else "",
+            user=user,
+            visitor_id=visitor_id,
+        )
+    except Exception:  # analytics never break a page
+        logger.exception("could not log the %s impression", placement)
     adapter = get_adapter()
     entries = [
         {"rec": rec, "item": rec.item, "payload": adapter.item_payload(rec.item)}
@@ -64,7 +86,10 @@ def recommended_for_you(
     user, visitor_id = _shopper(context)
     skip = [exclude.pk] if exclude is not None else []
     return _carousel(
-        title, lambda: services.for_visitor(user, visitor_id, k, placement, skip), placement
+        title,
+        lambda: services.for_visitor(user, visitor_id, k, placement, skip),
+        placement,
+        context,
     )
 
 
@@ -76,7 +101,7 @@ def related_items(
     title: str = "You may also like",
     placement: str = "related",
 ) -> dict[str, Any]:
-    return _carousel(title, lambda: services.related_to(item, k, placement), placement)
+    return _carousel(title, lambda: services.related_to(item, k, placement), placement, context)
 
 
 @register.inclusion_tag(TEMPLATE, takes_context=True)
@@ -87,7 +112,9 @@ def bought_together(
     title: str = "Customers also bought",
     placement: str = "bought_together",
 ) -> dict[str, Any]:
-    return _carousel(title, lambda: services.bought_together(item, k, placement), placement)
+    return _carousel(
+        title, lambda: services.bought_together(item, k, placement), placement, context
+    )
 
 
 @register.inclusion_tag(TEMPLATE, takes_context=True)
@@ -101,7 +128,10 @@ def recently_viewed(
     user, visitor_id = _shopper(context)
     skip = [exclude.pk] if exclude is not None else []
     return _carousel(
-        title, lambda: services.recently_viewed(user, visitor_id, k, placement, skip), placement
+        title,
+        lambda: services.recently_viewed(user, visitor_id, k, placement, skip),
+        placement,
+        context,
     )
 
 
@@ -112,7 +142,7 @@ def trending(
     title: str = "Trending now",
     placement: str = "trending",
 ) -> dict[str, Any]:
-    return _carousel(title, lambda: services.trending(k, placement=placement), placement)
+    return _carousel(title, lambda: services.trending(k, placement=placement), placement, context)
 
 
 @register.inclusion_tag("recommendations/assets.html")
