@@ -1,0 +1,14 @@
+"""Settings of the bench processes: the shop's own, with model artifacts kept apart.
+
+``BENCH_MEDIA_ROOT`` moves MEDIA_ROOT (where model artifacts are stored) into the bench's
+scratch folder, so a bench database's ``v1`` never overwrites the demo shop's ``v1``.
+Used as ``DJANGO_SETTINGS_MODULE=settings_bench`` with ``bench/`` on PYTHONPATH.
+"""
+
+import os
+from pathlib import Path
+
+from shop.settings import *  # noqa: F403
+from shop.settings import MEDIA_ROOT
+
+MEDIA_ROOT = Path(os.environ.get("BENCH_MEDIA_ROOT") or MEDIA_ROOT)
