@@ -77,6 +77,7 @@ def evaluate_model(model: Recommender, split: StrongSplit, progress=None) -> dic
         res["best_epoch"] = getattr(model, "best_epoch_", None)
         res["epochs_run"] = len(getattr(model, "history_", []))
         res["history"] = getattr(model, "history_", [])
+        res["skip_search"] = getattr(model, "skip_search_", {})
     return res
 
 

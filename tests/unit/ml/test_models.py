@@ -119,3 +119,16 @@ def test_artifact_rejects_tampering_and_wrong_formats(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError):
         save_artifact(tmp_path / "o.npz", "pop", {}, {"w": np.array([None], dtype=object)})
     assert zipfile.is_zipfile(path)
+
+
+def test_vae_without_validation_uses_last_epoch_and_default_blend(
+        clustered: sp.csr_matrix) -> None:
+    m = MultVAE(**FAST_VAE).fit(clustered)
+    assert m.best_epoch_ == 3 and "val_ndcg@100" not in m.history_[0]
+    assert float(m.net_.skip_weight) == 20.0  # no validation: the documented fixed weight
+    assert m.score(clustered[:5]).shape == (5, clustered.shape[1])
+
+
+def test_vae_skip_dropped_over_memory_cap(clustered: sp.csr_matrix) -> None:
+    m = MultVAE(**FAST_VAE, skip_max_memory_bytes=1).fit(clustered)
+    assert m.net_.skip_B is None  # pure VAE when EASE would not fit

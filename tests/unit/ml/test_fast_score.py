@@ -1,0 +1,116 @@
+"""The single-visitor scoring path (numpy, no torch threads) gives the batch path's scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from recommendations.ml.data import binarize
+from recommendations.ml.models import MultVAE
+from recommendations.ml.vae import (
+    SMALL_BATCH,
+    VAEConfig,
+    VAENet,
+    score_users,
+    score_users_small,
+)
+
+FAST_VAE = {"epochs": 3, "hidden": 32, "latent": 8, "batch_size": 64}
+TOL = 1e-4
+
+
+def _rows(n_items: int, sizes: list[int], seed: int = 0) -> sp.csr_matrix:
+    """One row per size: that many distinct items (0: an empty history)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = [], []
+    for r, size in enumerate(sizes):
+        picked = rng.choice(n_items, size, replace=False)
+        rows += [r] * size
+        cols += picked.tolist()
+    return sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(sizes), n_items)
+    )
+
+
+def _net(n_items: int, skip: bool, decoder_hidden: bool, seed: int = 0) -> VAENet:
+    torch.manual_seed(seed)
+    cfg = VAEConfig(hidden=48, latent=16, decoder_hidden=decoder_hidden)
+    B = torch.randn(n_items, n_items) * 0.1 if skip else None
+    net = VAENet(n_items, cfg, skip=B).eval()
+    if skip:
+        net.skip_weight.fill_(20.0)
+    return net
+
+
+@pytest.mark.parametrize("skip", [True, False])
+@pytest.mark.parametrize("decoder_hidden", [True, False])
+def test_small_path_matches_the_batch_path(skip: bool, decoder_hidden: bool) -> None:
+    net = _net(300, skip, decoder_hidden)
+    X = _rows(300, [4, 1, 0, 17, 50, 3])
+    expected = score_users(net, X, torch.device("cpu"))
+    fast = score_users_small(net, X)
+    assert fast is not None and fast.dtype == np.float32 and fast.shape == expected.shape
+    np.testing.assert_allclose(fast, expected, rtol=0, atol=TOL)
+
+
+def test_a_trained_model_ranks_a_visitor_the_same(clustered: sp.csr_matrix) -> None:
+    """Through MultVAE.score (what services' fold-in calls), on a trained hybrid model."""
+    m = MultVAE(**FAST_VAE).fit(clustered)
+    assert m.net_.skip_B is not None  # the default hybrid: the EASE term is included
+    for sizes in ([4], [1], [3, 9, 2], [5] * SMALL_BATCH):
+        X = _rows(clustered.shape[1], sizes, seed=len(sizes))
+        expected = score_users(m.net_, binarize(X), m._device)
+        got = m.score(X)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=TOL)
+        for row_got, row_exp in zip(got, expected, strict=True):
+            top = np.argsort(-row_exp, kind="stable")[:20]
+            # Same top 20 unless two scores tie within the tolerance.
+            gaps = np.diff(np.sort(row_exp)[::-1][:21])
+            if np.all(np.abs(gaps) > 2 * TOL):
+                assert list(np.argsort(-row_got, kind="stable")[:20]) == list(top)
+
+
+def test_weighted_rows_are_normalised_like_the_batch_path() -> None:
+    net = _net(120, skip=True, decoder_hidden=False)
+    X = _rows(120, [5, 2])
+    X.data = np.array([1, 2, 3, 4, 5, 0.5, 7], np.float32)
+    np.testing.assert_allclose(
+        score_users_small(net, X), score_users(net, X, torch.device("cpu")), rtol=0, atol=TOL
+    )
+
+
+def test_the_small_path_follows_the_weights_after_they_change() -> None:
+    net = _net(100, skip=True, decoder_hidden=False)
+    X = _rows(100, [4])
+    before = score_users_small(net, X)
+    with torch.no_grad():
+        net.encoder.fc1.weight.add_(0.5)
+        net.skip_weight.fill_(3.0)
+    after = score_users_small(net, X)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, score_users(net, X, torch.device("cpu")), atol=TOL)
+
+
+def test_where_it_does_not_apply_the_batch_path_is_used(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    recvae = VAENet(80, VAEConfig(encoder="recvae", hidden=32, latent=8)).eval()
+    assert score_users_small(recvae, _rows(80, [3])) is None
+    big = _rows(80, [2] * (SMALL_BATCH + 1))
+    assert score_users_small(_net(80, True, False), big) is None
+    # MultVAE.score still answers for those, through score_users.
+    m = MultVAE(**FAST_VAE, encoder="recvae", skip_l2=None)
+    m.fit(_rows(80, [6] * 40, seed=3))
+    X = _rows(80, [3])
+    np.testing.assert_array_equal(m.score(X), score_users(m.net_, binarize(X), m._device))
+    # and a saved, reloaded mult model takes the small path with the same result
+    mult = MultVAE(**FAST_VAE).fit(_rows(80, [6] * 40, seed=4))
+    mult.save(tmp_path / "m.npz")
+    loaded = MultVAE.load(tmp_path / "m.npz")
+    np.testing.assert_allclose(loaded.score(X), mult.score(X), rtol=0, atol=TOL)
+    np.testing.assert_allclose(
+        loaded.score(X), score_users(loaded.net_, binarize(X), loaded._device), atol=TOL
+    )
