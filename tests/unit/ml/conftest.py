@@ -40,3 +40,9 @@ def _fresh_cache():
 @pytest.fixture(scope="session")
 def clustered() -> sp.csr_matrix:
     return clustered_matrix()
+
+
+@pytest.fixture(autouse=True)
+def _celery_in_process():
+    """Override the project-wide Celery fixture: no Celery (and no Django) here."""
+    yield
