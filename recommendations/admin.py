@@ -25,7 +25,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
-from . import charts, dashboard, experiments, rules, services, tasks, versions
+from . import charts, dashboard, experiments, impressions, rules, services, tasks, versions
 from .adapters import get_adapter
 from .conf import get_item_model
 from .models import (
@@ -1157,6 +1157,8 @@ class OnlineMetricsAdmin(admin.ModelAdmin):
     def changelist_view(self, request: Any, extra_context: dict | None = None) -> Any:
         if not self.has_view_permission(request):
             raise PermissionDenied
+        # Impressions are written in batches; include what this process still holds.
+        impressions.flush()
         form = DashboardForm(request.GET or None)
         days, end = 30, None
         if form.is_valid():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 ACTIVE_VERSION = "recommendations:active-version"
+#: The catalogue epoch (services.catalogue_epoch): replaced when items or their stock change.
+CATALOGUE_EPOCH = "recommendations:catalogue-epoch"
 
 
 def visitor(user_id: int | None, visitor_id: str | None) -> str:

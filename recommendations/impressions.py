@@ -1,15 +1,26 @@
-"""Impression logging that costs the page nothing: buffered per request, one bulk ``INSERT``.
+"""Impression logging that costs the page nothing: buffered, written in batches.
 
-The carousel tags call :func:`log` for each list they render; the rows wait in a buffer
-that lives for the current request (a context variable set on ``request_started``) and
-are written in **one** ``INSERT`` for the whole page when ``request_finished`` fires, that
-is once the response has been handed to the server. Rendering a page with five carousels
-costs no query during rendering and one statement after it.
+The carousel tags and API views call :func:`log` for each list they show; the rows wait in
+a buffer that lives for the current request (a context variable set on
+``request_started``). When ``request_finished`` fires, that is once the response has been
+handed to the server, the request's rows join this process's **batch**, and the batch is
+written in **one** ``INSERT`` when it holds ``IMPRESSIONS_FLUSH_ROWS`` rows (default 200)
+or its oldest row has waited ``IMPRESSIONS_FLUSH_SECONDS`` (default 1), checked at the end
+of each request, and at process exit (``atexit``). Most requests therefore cost no
+statement at all for impressions, and a worker writes (and commits, an fsync on SQLite)
+once per batch instead of once per page. ``IMPRESSIONS_FLUSH_ROWS = 1`` writes at the end
+of every request, as before.
+
+What a crash can lose: a process killed without running its exit handlers (SIGKILL, the
+OOM killer, power loss) drops the batch it had not written yet: at most one batch, fewer
+than ``IMPRESSIONS_FLUSH_ROWS`` rows plus one request's rows, gathered since its last write
+(normally at most ``IMPRESSIONS_FLUSH_SECONDS`` ago; an idle worker writes at its next
+request or at exit). Impressions are analytics: the interaction log itself is not batched.
 
 Outside a request cycle (a test rendering with ``RequestFactory``, a management command)
-the rows stay in the buffer until :func:`flush` is called; the next request discards
-them, so they never leak into another request. A buffer that grows past ``MAX_BUFFER``
-rows (a long loop outside any request) is flushed on the spot.
+the rows stay in the request buffer until :func:`flush` is called; the next request
+discards them, so they never leak into another request. A buffer that grows past
+``MAX_BUFFER`` rows (a long loop outside any request) is flushed on the spot.
 
 Bots, opted-out visitors and a disabled tracker are not logged (``tracking.should_track``),
 nor are empty carousels; ``RECOMMENDATIONS["IMPRESSIONS_ENABLED"] = False`` turns it off.
@@ -18,7 +29,10 @@ A failed write is logged and dropped: analytics never break a page.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import time
 from contextvars import ContextVar
 from typing import Any
 
@@ -34,10 +48,69 @@ from .models import Impression
 logger = logging.getLogger(__name__)
 
 MAX_BUFFER = 500
+#: What a buffered row holds, in order (Impression fields).
+COLUMNS = (
+    "placement",
+    "version_id",
+    "experiment_id",
+    "variant",
+    "item_ids",
+    "user_id",
+    "visitor_id",
+    "created_at",
+)
+#: Defaults of ``RECOMMENDATIONS["IMPRESSIONS_FLUSH_ROWS"]`` and ``["IMPRESSIONS_FLUSH_SECONDS"]``.
+FLUSH_ROWS = 200
+FLUSH_SECONDS = 1.0
 
-_buffer: ContextVar[list[Impression] | None] = ContextVar(
+_buffer: ContextVar[list[tuple] | None] = ContextVar(
     "recommendations_impressions", default=None
 )
+
+
+class _Batch:
+    """Rows of finished requests in this process, waiting for one bulk INSERT."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rows: list[tuple] = []
+        self.since = 0.0  # monotonic time of the oldest waiting row
+
+    def add(self, rows: list[tuple]) -> None:
+        with self.lock:
+            if not self.rows:
+                self.since = time.monotonic()
+            self.rows.extend(rows)
+
+    def due(self) -> bool:
+        with self.lock:
+            if not self.rows:
+                return False
+            return (
+                len(self.rows) >= max(1, int(_setting("IMPRESSIONS_FLUSH_ROWS", FLUSH_ROWS)))
+                or time.monotonic() - self.since
+                >= float(_setting("IMPRESSIONS_FLUSH_SECONDS", FLUSH_SECONDS))
+            )
+
+    def take(self) -> list[tuple]:
+        with self.lock:
+            rows, self.rows = self.rows, []
+            return rows
+
+    def peek(self) -> list[tuple]:
+        with self.lock:
+            return list(self.rows)
+
+
+_batch = _Batch()
+
+
+def _setting(name: str, default: Any) -> Any:
+    """A RECOMMENDATIONS key that conf.DEFAULTS may not define (yet): ``default`` then."""
+    try:
+        return getattr(app_settings, name)
+    except AttributeError:
+        return app_settings.user_settings.get(name, default)
 
 
 def log(
@@ -65,15 +138,15 @@ def log(
         visitor_id = get_adapter().get_visitor_id(request)
     if user is None and not visitor_id:
         return False
-    row = Impression(
-        placement=placement[:64],
-        version_id=version_id or None,
-        experiment_id=experiment_id,
-        variant=variant[:32],
-        item_ids=[int(pk) for pk in item_ids],
-        user_id=getattr(user, "pk", None),
-        visitor_id=(visitor_id or "")[:64],
-        created_at=timezone.now(),
+    row = (  # the values of COLUMNS
+        placement[:64],
+        version_id or None,
+        experiment_id,
+        variant[:32],
+        [int(pk) for pk in item_ids],
+        getattr(user, "pk", None),
+        (visitor_id or "")[:64],
+        timezone.now(),
     )
     buffer = _buffer.get()
     if buffer is None:
@@ -91,19 +164,45 @@ def enabled() -> bool:
 
 
 def pending() -> list[Impression]:
-    """The buffered, unwritten impressions of the current request (a copy)."""
-    return list(_buffer.get() or ())
+    """The unwritten impressions: this process's batch, then the current request's (unsaved
+    model instances)."""
+    rows = _batch.peek() + list(_buffer.get() or ())
+    return [Impression(**dict(zip(COLUMNS, row, strict=True))) for row in rows]
 
 
 def flush() -> int:
-    """Write the buffered impressions in one ``INSERT``; returns how many."""
+    """Write this process's batch and the current request's rows in one ``INSERT``;
+    returns how many."""
     buffer = _buffer.get()
-    if not buffer:
+    rows = _batch.take()
+    if buffer:
+        rows.extend(buffer)
+        buffer.clear()
+    return _write(rows)
+
+
+def _write(rows: list[tuple]) -> int:
+    """One multi-row ``INSERT`` per ``MAX_BUFFER`` rows, its values prepared by the model's
+    fields but the statement built directly (``bulk_create`` compiles every value)."""
+    if not rows:
         return 0
-    rows = buffer[:]
-    buffer.clear()
     try:
-        Impression.objects.bulk_create(rows, batch_size=MAX_BUFFER)
+        connection = connections[router.db_for_write(Impression)]
+        fields = [Impression._meta.get_field(name) for name in COLUMNS]
+        qn = connection.ops.quote_name
+        head = "INSERT INTO {} ({}) VALUES ".format(
+            qn(Impression._meta.db_table), ", ".join(qn(f.column) for f in fields)
+        )
+        group = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        for start in range(0, len(rows), MAX_BUFFER):
+            chunk = rows[start : start + MAX_BUFFER]
+            params = [
+                f.get_db_prep_save(value, connection)
+                for row in chunk
+                for f, value in zip(fields, row, strict=True)
+            ]
+            with connection.cursor() as cursor:
+                cursor.execute(head + ", ".join([group] * len(chunk)), params)
     except DatabaseError:
         logger.warning("could not write %d impressions; dropped", len(rows), exc_info=True)
         return 0
@@ -111,9 +210,11 @@ def flush() -> int:
 
 
 def discard() -> None:
+    """Forget the unwritten impressions (the current request's and this process's batch)."""
     buffer = _buffer.get()
     if buffer:
         buffer.clear()
+    _batch.take()
 
 
 @receiver(request_started, dispatch_uid="recommendations.impressions.start")
@@ -123,10 +224,26 @@ def _start(**kwargs: Any) -> None:
 
 @receiver(request_finished, dispatch_uid="recommendations.impressions.finish")
 def _finish(**kwargs: Any) -> None:
-    if not _buffer.get():
+    buffer = _buffer.get()
+    if buffer:
+        _batch.add(buffer[:])
+        buffer.clear()
+    if not _batch.due():
         return
     connection = connections[router.db_for_write(Impression)]
     was_closed = connection.connection is None  # Django's receiver closed it before ours
-    flush()
+    _write(_batch.take())
     if was_closed and not connection.in_atomic_block:
         connection.close()  # as Django left it: no connection idling until the next request
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """A worker that shuts down cleanly writes what it still holds."""
+    rows = _batch.take()
+    if not rows:
+        return
+    try:
+        _write(rows)
+    except Exception:  # the interpreter is going away: never raise from here
+        logger.warning("could not write %d impressions at exit", len(rows), exc_info=True)

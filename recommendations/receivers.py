@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
-from django.db.models.signals import pre_delete
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -74,3 +74,17 @@ def on_user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     from .privacy import forget
 
     forget(user_id=instance.pk)
+
+
+@receiver(post_save, sender=settings.RECOMMENDATIONS_ITEM_MODEL,
+          dispatch_uid="recommendations.catalogue_saved")
+@receiver(post_delete, sender=settings.RECOMMENDATIONS_ITEM_MODEL,
+          dispatch_uid="recommendations.catalogue_deleted")
+@receiver(signals.order_paid, dispatch_uid="recommendations.catalogue_order_paid")
+def on_catalogue_changed(sender: Any, **kwargs: Any) -> None:
+    """An item was saved or deleted, or an order changed stock (``queryset.update``, which
+    sends no ``post_save``): cached item objects and payloads start a new epoch. Stock itself
+    is read fresh on every list; raw fixture loads count too (they change rows)."""
+    from .services import catalogue_changed
+
+    catalogue_changed(kwargs.get("using"))

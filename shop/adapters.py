@@ -10,6 +10,8 @@ from .models import Product
 
 
 class ShopAdapter(DefaultAdapter):
+    static_visibility = True  # visible_items() below: the same SQL every time
+
     def item_queryset(self) -> QuerySet:
         return Product.objects.select_related("category")
 

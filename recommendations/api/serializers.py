@@ -12,9 +12,9 @@ from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..adapters import get_adapter
 from ..conf import app_settings, get_item_model
 from ..models import Event
+from ..services import item_payload
 from ..tracking import MAX_CLIENT_EVENT_ID_LENGTH, MAX_SOURCE_LENGTH
 
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -29,11 +29,12 @@ def _item_serializer_class(path: str | None):
 
 
 def serialize_item(item: Any, context: dict | None = None) -> dict[str, Any]:
-    """An item as the API shows it: ``ITEM_SERIALIZER`` when set, else the adapter's payload."""
+    """An item as the API shows it: ``ITEM_SERIALIZER`` when set, else the adapter's payload
+    (computed once per cached item object, see ``services.item_payload``)."""
     serializer_class = _item_serializer_class(app_settings.ITEM_SERIALIZER)
     if serializer_class is not None:
         return serializer_class(item, context=context or {}).data
-    return get_adapter().item_payload(item)
+    return item_payload(item)
 
 
 @extend_schema_field(
@@ -62,6 +63,28 @@ class RecommendationListSerializer(serializers.Serializer):
     placement = serializers.CharField()
     version = serializers.IntegerField(source="version_id", allow_null=True)
     results = RecommendationSerializer(many=True, source="items")
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        """What DRF's field-by-field path gives (same keys, order and types), built directly:
+        every list response goes through here, and the generic path cost more than the list."""
+        context = self.context
+        results = []
+        for rec in instance.items:
+            results.append(
+                {
+                    "item": serialize_item(rec.item, context),
+                    "score": float(rec.score),
+                    "strategy": str(rec.strategy),
+                    "reason": str(rec.reason),
+                    "source": str(rec.source),
+                }
+            )
+        version = instance.version_id
+        return {
+            "placement": str(instance.placement),
+            "version": None if version is None else int(version),
+            "results": results,
+        }
 
 
 class ListParamsSerializer(serializers.Serializer):

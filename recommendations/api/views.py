@@ -6,6 +6,8 @@ import logging
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
@@ -16,7 +18,7 @@ from rest_framework.views import APIView
 
 from .. import experiments, impressions, services, tracking
 from ..adapters import get_adapter
-from ..conf import app_settings, get_item_model
+from ..conf import app_settings
 from ..models import Interaction
 from .serializers import (
     VISITOR_ID,
@@ -134,7 +136,10 @@ class ItemListView(ListView):
 
     @extend_schema(parameters=[K], responses=RecommendationListSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        item = get_object_or_404(get_item_model()._default_manager, pk=pk)
+        try:  # this process's item cache: no query when the item was served recently
+            item = services.get_item(pk)
+        except ObjectDoesNotExist:
+            raise Http404("No such item.") from None
         k = self.params(request).get("k")
         user, visitor_id = self.shopper(request)
         return self.respond(request, lambda: self.service(item, k), k, user, visitor_id)

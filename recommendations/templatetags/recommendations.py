@@ -1,18 +1,30 @@
 """``{% load recommendations %}``: carousels for server-rendered pages.
 
 Each tag reads the shopper from ``request`` (``takes_context``), asks :mod:`services` and
-renders ``recommendations/carousel.html``. A failing recommender never breaks the page:
-the error is logged and the carousel is left out.
+renders ``recommendations/carousel.html`` with ``title``, ``placement``, ``version_id`` and
+``entries``, exactly as an inclusion tag would (a new context holding only those, plus
+``csrf_token``). A failing recommender never breaks the page: the error is logged and the
+carousel is left out.
+
+A list that :mod:`services` serves from its per-process cache (related items, bought
+together) comes with a memo, and its rendered HTML is kept there, per title and language:
+the template is rendered once per list and catalogue epoch, not on every page. Only a
+template that cannot depend on anything else is memoised: one that mentions ``csrf_token``,
+``now``, ``include``, ``extends`` or ``load`` is rendered every time.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from django import template
 from django.db.models import Model
+from django.utils import translation
+from django.utils.safestring import SafeString
 
 from .. import experiments, impressions, services
 from ..adapters import get_adapter
@@ -36,12 +48,13 @@ def _carousel(
     title: str,
     build: Callable[[], services.RecommendationList],
     placement: str,
-    context: template.Context | None = None,
-) -> dict[str, Any]:
-    """Build the list (this visitor's A/B variant, if an experiment runs on ``placement``)
-    and buffer its impression (written once per page, after the response)."""
-    request = context.get("request") if context is not None else None
-    user, visitor_id = _shopper(context) if context is not None else (None, None)
+    context: template.Context,
+    shopper: tuple[Any, str | None] | None = None,
+) -> SafeString:
+    """Build the list (this visitor's A/B variant, if an experiment runs on ``placement``),
+    buffer its impression (written after the response, in batches) and render it."""
+    request = context.get("request")
+    user, visitor_id = shopper if shopper is not None else _shopper(context)
     variant = None
     try:
         with experiments.serving(placement, user, visitor_id) as variant:
@@ -62,27 +75,160 @@ def _carousel(
         )
     except Exception:  # analytics never break a page
         logger.exception("could not log the %s impression", placement)
-    adapter = get_adapter()
-    entries = [
-        {"rec": rec, "item": rec.item, "payload": adapter.item_payload(rec.item)}
-        for rec in recommendations
-    ]
-    return {
+    return _render(context, title, placement, recommendations)
+
+
+def _render(
+    context: template.Context,
+    title: str,
+    placement: str,
+    recommendations: services.RecommendationList,
+) -> SafeString:
+    """``TEMPLATE`` rendered as an inclusion tag renders it: memoised with the list when it
+    comes from the list cache, else card by card where the template allows (:class:`_Split`)."""
+    engine = context.template.engine if context.template is not None else None
+    if engine is None:
+        from django.template import engines
+
+        engine = engines["django"].engine
+    tpl = engine.get_template(TEMPLATE)
+    memo = recommendations.memo
+    key = None
+    if memo is not None and _memoisable(tpl.source):
+        key = (tpl.origin.name, title, placement, context.autoescape, translation.get_language())
+        html = memo.get(key)
+        if html is not None:
+            return html
+    entries = []
+    for rec in recommendations:
+        payload = services.item_payload(rec.item)
+        # The template asks for an image: a missing key costs the engine three failed
+        # lookups per card (and renders the same as an empty one).
+        payload.setdefault("image", "")
+        entries.append({"rec": rec, "item": rec.item, "payload": payload})
+    values = {
         "title": title,
         "placement": placement,
         "version_id": recommendations.version_id,
         "entries": entries,
     }
+    split = _split(engine, tpl.origin.name, tpl.source) if entries else None
+    if split is not None:
+        html = split.render(context, values)
+    else:
+        new_context = context.new(values)
+        csrf_token = context.get("csrf_token")
+        if csrf_token is not None:
+            new_context["csrf_token"] = csrf_token
+        html = SafeString(tpl.render(new_context))
+    if key is not None:
+        memo[key] = html
+    return html
 
 
-@register.inclusion_tag(TEMPLATE, takes_context=True)
+_PER_REQUEST = re.compile(r"\{%\s*(load|include|extends|now)\b|csrf_token")
+_LOOP = re.compile(r"\{%\s*for\s+entry\s+in\s+entries\s*%\}")
+_END_LOOP = re.compile(r"\{%\s*endfor\s*%\}")
+_TAG = re.compile(r"\{%\s*(\w+)")
+
+
+@lru_cache(maxsize=16)
+def _memoisable(source: str) -> bool:
+    """Whether a carousel template renders the same HTML for the same values."""
+    return _PER_REQUEST.search(source) is None
+
+
+class _Split:
+    """A carousel template of the shape ``A {% for entry in entries %} B {% endfor %} C``,
+    rendered as ``A`` and ``C`` around the cards ``B``, each card rendered by the same engine
+    and kept for the catalogue epoch under everything it reads: the output is the same as
+    the whole template's. A card's item, payload and link are the same for every shopper
+    who is shown it, so a page renders only the cards no page showed yet (a "recently
+    viewed" list changes on every page, but by one card).
+
+    Only for templates that cannot depend on anything else (see :func:`_memoisable`), whose
+    card uses ``if`` tags only and no ``forloop``, and whose frame uses ``entries`` only as
+    ``{% if entries %}``.
+    """
+
+    def __init__(self, engine: Any, name: str, source: str) -> None:
+        loop, end = _LOOP.search(source), _END_LOOP.search(source)
+        if loop is None or end is None or end.start() < loop.end():
+            raise ValueError("no single loop over entries")
+        card = source[loop.end() : end.start()]
+        frame = source[: loop.start()] + "{{ recommendations_cards }}" + source[end.end() :]
+        if (
+            len(_LOOP.findall(source)) != 1
+            or len(_END_LOOP.findall(source)) != 1
+            or "forloop" in card
+            or not set(_TAG.findall(card)) <= {"if", "elif", "else", "endif"}
+            or "entry" in frame.replace("entries", "")
+            or frame.count("entries") != 1
+            or not re.search(r"\{%\s*if\s+entries\s*%\}", frame)
+        ):
+            raise ValueError("not a plain loop over entries")
+        self.name = name
+        self.frame = engine.from_string(frame)
+        self.card = engine.from_string(card)
+        # A card reads its entry and the frame's three values; of a recommendation, only
+        # what the card names goes into its key (a "recently viewed" score is its position).
+        self.rec_fields = tuple(
+            f for f in ("score", "strategy", "version_id", "placement") if f in card
+        )
+
+    def render(self, context: template.Context, values: dict[str, Any]) -> SafeString:
+        cards = services.item_cache.current().derived
+        common = (
+            self.name,
+            values["title"],
+            values["placement"],
+            values["version_id"],
+            context.autoescape,
+            context.use_l10n,
+            context.use_tz,
+            translation.get_language(),
+        )
+        out = []
+        for entry in values["entries"]:
+            rec = entry["rec"]
+            key = (
+                common,
+                rec.item.pk,
+                rec.source,
+                rec.reason,
+                tuple(getattr(rec, f) for f in self.rec_fields),
+            )
+            html = cards.get(key)
+            if html is None:
+                card_values = {**values, "entry": entry}
+                del card_values["entries"]
+                html = cards[key] = self.card.render(context.new(card_values))
+            out.append(html)
+        frame_values = {**values, "recommendations_cards": SafeString("".join(out))}
+        return SafeString(self.frame.render(context.new(frame_values)))
+
+
+_splits: dict[tuple, _Split | None] = {}
+
+
+def _split(engine: Any, name: str, source: str) -> _Split | None:
+    key = (id(engine), name, source)
+    if key not in _splits:
+        try:
+            _splits[key] = _Split(engine, name, source) if _memoisable(source) else None
+        except (ValueError, template.TemplateSyntaxError):
+            _splits[key] = None
+    return _splits[key]
+
+
+@register.simple_tag(takes_context=True)
 def recommended_for_you(
     context: template.Context,
     k: int | None = None,
     title: str = "Recommended for you",
     placement: str = "for_you",
     exclude: Model | None = None,
-) -> dict[str, Any]:
+) -> SafeString:
     user, visitor_id = _shopper(context)
     skip = [exclude.pk] if exclude is not None else []
     return _carousel(
@@ -90,41 +236,42 @@ def recommended_for_you(
         lambda: services.for_visitor(user, visitor_id, k, placement, skip),
         placement,
         context,
+        (user, visitor_id),
     )
 
 
-@register.inclusion_tag(TEMPLATE, takes_context=True)
+@register.simple_tag(takes_context=True)
 def related_items(
     context: template.Context,
     item: Model,
     k: int | None = None,
     title: str = "You may also like",
     placement: str = "related",
-) -> dict[str, Any]:
+) -> SafeString:
     return _carousel(title, lambda: services.related_to(item, k, placement), placement, context)
 
 
-@register.inclusion_tag(TEMPLATE, takes_context=True)
+@register.simple_tag(takes_context=True)
 def bought_together(
     context: template.Context,
     item: Model,
     k: int | None = None,
     title: str = "Customers also bought",
     placement: str = "bought_together",
-) -> dict[str, Any]:
+) -> SafeString:
     return _carousel(
         title, lambda: services.bought_together(item, k, placement), placement, context
     )
 
 
-@register.inclusion_tag(TEMPLATE, takes_context=True)
+@register.simple_tag(takes_context=True)
 def recently_viewed(
     context: template.Context,
     k: int | None = None,
     title: str = "Recently viewed",
     placement: str = "recently_viewed",
     exclude: Model | None = None,
-) -> dict[str, Any]:
+) -> SafeString:
     user, visitor_id = _shopper(context)
     skip = [exclude.pk] if exclude is not None else []
     return _carousel(
@@ -132,16 +279,17 @@ def recently_viewed(
         lambda: services.recently_viewed(user, visitor_id, k, placement, skip),
         placement,
         context,
+        (user, visitor_id),
     )
 
 
-@register.inclusion_tag(TEMPLATE, takes_context=True)
+@register.simple_tag(takes_context=True)
 def trending(
     context: template.Context,
     k: int | None = None,
     title: str = "Trending now",
     placement: str = "trending",
-) -> dict[str, Any]:
+) -> SafeString:
     return _carousel(title, lambda: services.trending(k, placement=placement), placement, context)
 
 

@@ -10,7 +10,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from recommendations import experiments, services
+from recommendations import experiments, impressions, services
 from recommendations.models import Experiment, ExperimentVariant, Impression, Interaction
 from tests import factories
 
@@ -85,6 +85,7 @@ def test_each_visitor_is_served_their_variant_on_every_page(shop):
         browser = Client()
         browser.get(f"/products/{items[0].pk}/", **BROWSER)
         browser.get(f"/products/{items[1].pk}/", **BROWSER)
+        impressions.flush()  # written in batches: write what the two pages logged
         rows = list(Impression.objects.filter(placement="related").order_by("-pk")[:2])
         assert rows[0].visitor_id == rows[1].visitor_id
         assert rows[0].variant == rows[1].variant  # the same arm on every page

@@ -40,25 +40,30 @@ def impression_inserts(queries) -> int:
     )
 
 
-def test_a_page_of_carousels_costs_one_insert_written_after_rendering(client, shop):
-    items, version = shop
-    client.get(f"/products/{items[3].pk}/", **BROWSER)  # a history, so 3 carousels show
-    Impression.objects.all().delete()
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(f"/products/{items[0].pk}/", **BROWSER)
-    html = response.content.decode()
-    assert impression_inserts(ctx.captured_queries) == 1
-    # The INSERT comes after the response was rendered: the last statement but its COMMIT.
-    statements = [q["sql"] for q in ctx.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
-    assert "recommendations_impression" in statements[-1]
-    shown = {
+def _shown(html: str) -> dict[str, list[int]]:
+    return {
         placement: [int(pk) for pk in re.findall(r'data-rec-item="(\d+)"', section)]
         for placement, section in re.findall(
             r'data-rec-placement="(\w+)"(.*?)</section>', html, flags=re.S
         )
     }
+
+
+def test_a_page_of_carousels_costs_no_statement_its_rows_join_the_batch(client, shop):
+    items, version = shop
+    client.get(f"/products/{items[3].pk}/", **BROWSER)  # a history, so 3 carousels show
+    impressions.flush()
+    Impression.objects.all().delete()
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(f"/products/{items[0].pk}/", **BROWSER)
+    assert impression_inserts(ctx.captured_queries) == 0  # below the batch's thresholds
+    shown = _shown(response.content.decode())
+    assert len(shown) >= 3 and len(impressions.pending()) == len(shown)
+    with CaptureQueriesContext(connection) as ctx:
+        assert impressions.flush() == len(shown)
+    assert impression_inserts(ctx.captured_queries) == 1  # the whole batch in one INSERT
     rows = {row.placement: row for row in Impression.objects.all()}
-    assert set(rows) == set(shown) and len(rows) >= 3
+    assert set(rows) == set(shown)
     for placement, row in rows.items():
         assert row.item_ids == shown[placement]
         assert row.visitor_id and row.user_id is None
@@ -66,11 +71,55 @@ def test_a_page_of_carousels_costs_one_insert_written_after_rendering(client, sh
     assert rows["recently_viewed"].version_id is None
 
 
+@pytest.mark.parametrize("flush", [{"IMPRESSIONS_FLUSH_ROWS": 1}, {"IMPRESSIONS_FLUSH_SECONDS": 0}])
+def test_a_due_batch_is_one_insert_written_after_rendering(client, shop, flush):
+    items, version = shop
+    client.get(f"/products/{items[3].pk}/", **BROWSER)  # a history, so 3 carousels show
+    impressions.discard()
+    with (
+        override_settings(RECOMMENDATIONS={**SETTINGS, **flush}),
+        CaptureQueriesContext(connection) as ctx,
+    ):
+        response = client.get(f"/products/{items[0].pk}/", **BROWSER)
+    html = response.content.decode()
+    assert impression_inserts(ctx.captured_queries) == 1
+    # The INSERT comes after the response was rendered: the last statement but its COMMIT.
+    statements = [q["sql"] for q in ctx.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    assert "recommendations_impression" in statements[-1]
+    shown = _shown(html)
+    rows = {row.placement: row for row in Impression.objects.all()}
+    assert set(rows) == set(shown) and len(rows) >= 3
+    for placement, row in rows.items():
+        assert row.item_ids == shown[placement]
+    assert rows["related"].version_id == version.pk and not impressions.pending()
+
+
+def test_a_batch_is_written_when_it_reaches_its_size(client, shop):
+    items, _ = shop
+    with override_settings(RECOMMENDATIONS={**SETTINGS, "IMPRESSIONS_FLUSH_ROWS": 5}):
+        client.get(f"/products/{items[0].pk}/", **BROWSER)  # 2 or 3 carousels
+        written = Impression.objects.count()
+        client.get(f"/products/{items[1].pk}/", **BROWSER)
+        client.get(f"/products/{items[2].pk}/", **BROWSER)
+    assert written == 0 and Impression.objects.count() >= 5
+    assert Impression.objects.count() + len(impressions.pending()) >= 7
+
+
+def test_the_batch_is_written_at_exit(client, shop):
+    items, _ = shop
+    client.get(f"/products/{items[0].pk}/", **BROWSER)
+    waiting = len(impressions.pending())
+    assert waiting >= 2 and not Impression.objects.exists()
+    impressions._flush_at_exit()  # what atexit runs when the worker stops
+    assert Impression.objects.count() == waiting and not impressions.pending()
+
+
 def test_signed_in_shoppers_are_logged_with_their_account(client, shop):
     items, _ = shop
     user = factories.user()
     client.force_login(user)
     client.get(f"/products/{items[0].pk}/", **BROWSER)
+    impressions.flush()
     assert set(Impression.objects.values_list("user_id", flat=True)) == {user.pk}
 
 
@@ -78,6 +127,7 @@ def test_bots_and_opted_out_visitors_are_not_logged(client, shop):
     items, _ = shop
     client.get(f"/products/{items[0].pk}/", HTTP_USER_AGENT="curl/8.0")
     client.get(f"/products/{items[0].pk}/", HTTP_USER_AGENT="Mozilla/5.0", HTTP_SEC_GPC="1")
+    assert not impressions.pending() and impressions.flush() == 0
     assert not Impression.objects.exists()
 
 
