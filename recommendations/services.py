@@ -603,8 +603,8 @@ def _fold_in(
     if not row:
         return [], [], []
     cols = np.fromiter(row.keys(), dtype=np.int64)
-    X = sp.csr_matrix(
-        (np.ones(len(cols), np.float32), (np.zeros(len(cols), np.int64), cols)),
+    X = sp.csr_matrix(  # one row, built directly (no COO conversion)
+        (np.ones(len(cols), np.float32), np.sort(cols), np.array([0, len(cols)])),
         shape=(1, loaded.model.n_items),
     )
     scores = np.asarray(loaded.model.score(X), dtype=np.float32).ravel()

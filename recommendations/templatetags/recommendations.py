@@ -204,8 +204,17 @@ class _Split:
                 del card_values["entries"]
                 html = cards[key] = self.card.render(context.new(card_values))
             out.append(html)
-        frame_values = {**values, "recommendations_cards": SafeString("".join(out))}
-        return SafeString(self.frame.render(context.new(frame_values)))
+        # The frame reads no entry: rendered once per key around a marker, then reused.
+        frame = cards.get((common, "frame"))
+        if frame is None:
+            marker = "\x00recommendations-cards\x00"
+            frame_values = {**values, "recommendations_cards": SafeString(marker)}
+            rendered = self.frame.render(context.new(frame_values))
+            if rendered.count(marker) != 1:
+                frame_values["recommendations_cards"] = SafeString("".join(out))
+                return SafeString(self.frame.render(context.new(frame_values)))
+            frame = cards[(common, "frame")] = tuple(rendered.split(marker))
+        return SafeString(frame[0] + "".join(out) + frame[1])
 
 
 _splits: dict[tuple, _Split | None] = {}
