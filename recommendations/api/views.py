@@ -173,7 +173,12 @@ class PopularView(ListView):
 
 
 class EventsThrottle(SimpleRateThrottle):
-    """Per user, else per visitor id, else per IP; the rate is ``EVENTS_RATE``."""
+    """Per signed-in user, else per client address; the rate is ``EVENTS_RATE``.
+
+    An anonymous client's ``visitor_id`` is its own claim: keying the limit on it would let
+    a script rotate ids and write without limit, so anonymous writes share their address's
+    budget (``NUM_PROXIES`` in DRF's settings decides which forwarded address counts).
+    """
 
     scope = "recommendations_events"
 
@@ -184,9 +189,7 @@ class EventsThrottle(SimpleRateThrottle):
         if request.user.is_authenticated:
             ident = f"u{request.user.pk}"
         else:
-            body = request.data if isinstance(request.data, dict) else {}
-            visitor = body.get("visitor_id") if isinstance(body.get("visitor_id"), str) else ""
-            ident = f"v{visitor[:64]}" if visitor else self.get_ident(request)
+            ident = f"a{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
