@@ -8,19 +8,10 @@ from rest_framework.test import APIClient
 from recommendations import services
 from recommendations.models import Interaction
 from tests import factories
+from tests.factories import BROWSER, TRAINED_SETTINGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SETTINGS = {"TRAINING": {"HOLDOUT_FRACTION": 0.15, "BASELINES": ["pop"]}, "RELATED_ITEMS_K": 5}
-BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 Firefox/130.0"}
 
-
-@pytest.fixture
-def shop():
-    with override_settings(RECOMMENDATIONS=SETTINGS):
-        items = factories.clustered_log()
-        version = factories.trained_version()
-        services.active_model.clear()
-        yield items, version
 
 
 @pytest.fixture
@@ -149,12 +140,28 @@ def test_events_are_throttled(api, shop):
     items, _ = shop
     cache.clear()
     payload = {"visitor_id": "phone-throttled", "events": [{"event": "view", "item": items[0].pk}]}
-    with override_settings(RECOMMENDATIONS={**SETTINGS, "EVENTS_RATE": "2/min"}):
+    with override_settings(RECOMMENDATIONS={**TRAINED_SETTINGS, "EVENTS_RATE": "2/min"}):
         codes = [
             api.post("/api/recommendations/events/", payload, format="json").status_code
             for _ in range(3)
         ]
     assert codes == [201, 201, 429]
+
+
+def test_rotating_visitor_ids_do_not_escape_the_throttle(api, shop):
+    items, _ = shop
+    cache.clear()
+    with override_settings(RECOMMENDATIONS={**TRAINED_SETTINGS, "EVENTS_RATE": "2/min"}):
+        codes = [
+            api.post(
+                "/api/recommendations/events/",
+                {"visitor_id": f"rotating-{n}", "events": [{"event": "view", "item": items[0].pk}]},
+                format="json",
+            ).status_code
+            for n in range(3)
+        ]
+    assert codes == [201, 201, 429]
+    assert not Interaction.objects.filter(visitor_id="rotating-2").exists()
 
 
 def test_opted_out_and_bots_are_not_tracked(api, shop):
