@@ -11,6 +11,14 @@ from shop.models import Category, Product
 
 _seq = itertools.count(1)
 
+#: RECOMMENDATIONS for tests that train on :func:`clustered_log`: a quick gate, 5 related.
+TRAINED_SETTINGS = {
+    "TRAINING": {"HOLDOUT_FRACTION": 0.15, "BASELINES": ["pop"]},
+    "RELATED_ITEMS_K": 5,
+}
+#: A browser's User-Agent: bots are neither tracked nor shown personal lists.
+BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 Firefox/130.0"}
+
 
 def category(name: str | None = None) -> Category:
     n = next(_seq)

@@ -1,9 +1,7 @@
 """A staff user in a real browser: train now, activate / roll back, and a pin rule's life."""
 
 import json
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -12,10 +10,8 @@ from django.utils import timezone
 from recommendations import services
 from recommendations.models import ModelVersion
 from tests import factories
+from tests.e2e.browser import ARTIFACTS, MARKS, SHOPPER_UA
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0"
 SETTINGS = {
     "TRAINING": {
         "HOLDOUT_FRACTION": 0.15,
@@ -26,32 +22,12 @@ SETTINGS = {
     "RELATED_ITEMS_K": 5,
 }
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it",
-    ),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture
-def page():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
-        )
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1000}, user_agent=UA)
-        finally:
-            browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+def page(browser):
+    return browser.new_page(viewport={"width": 1400, "height": 1000}, user_agent=SHOPPER_UA)
 
 
 def served_version(page, base, item) -> int:

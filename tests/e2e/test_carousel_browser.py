@@ -1,68 +1,22 @@
 """A real browser (Debian's Chromium driven by Playwright) against the live shop."""
 
-import os
 import time
-from pathlib import Path
 
-import pytest
 from django.test import override_settings
 
 from recommendations import services
 from recommendations.models import Interaction
 from tests import factories
+from tests.e2e.browser import ARTIFACTS, MARKS, SHOPPER_UA
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-SHOPPER_UA = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/156.0 Safari/537.36"
-)
-SETTINGS = {"TRAINING": {"HOLDOUT_FRACTION": 0.15, "BASELINES": ["pop"]}, "RELATED_ITEMS_K": 5}
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it",
-    ),
-]
-
-
-@pytest.fixture
-def browser():
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between browser steps are synchronous and safe.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+pytestmark = MARKS
 
 
 def test_carousels_render_and_a_click_is_attributed(live_server, browser):
-    with override_settings(RECOMMENDATIONS=SETTINGS):
+    with override_settings(RECOMMENDATIONS=factories.TRAINED_SETTINGS):
         items = factories.clustered_log()
         version = factories.trained_version()
         services.active_model.clear()
-        # Headless Chromium says "HeadlessChrome", which tracking drops as a bot: look human.
         page = browser.new_page(viewport={"width": 1280, "height": 900}, user_agent=SHOPPER_UA)
         page.goto(live_server.url + "/")
         home_carousel = page.locator("section.rec-carousel").first

@@ -1,4 +1,7 @@
 import pytest
+from django.test import override_settings
+
+from tests import factories
 
 
 @pytest.fixture(autouse=True)
@@ -10,3 +13,15 @@ def _no_impressions_from_other_tests():
     impressions.discard()
     yield
     impressions.discard()
+
+
+@pytest.fixture
+def shop():
+    """A clustered interaction log and the version trained on it, active and loaded fresh."""
+    from recommendations import services
+
+    with override_settings(RECOMMENDATIONS=factories.TRAINED_SETTINGS):
+        items = factories.clustered_log()
+        version = factories.trained_version()
+        services.active_model.clear()
+        yield items, version

@@ -3,24 +3,14 @@
 import pytest
 from django.core.cache import cache
 from django.template import Context, Template
-from django.test import RequestFactory, override_settings
+from django.test import RequestFactory
 
 from recommendations import services
 from recommendations.models import Interaction
-from tests import factories
+from tests.factories import BROWSER
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SETTINGS = {"TRAINING": {"HOLDOUT_FRACTION": 0.15, "BASELINES": ["pop"]}, "RELATED_ITEMS_K": 5}
-BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 Firefox/130.0"}
 
-
-@pytest.fixture
-def shop():
-    with override_settings(RECOMMENDATIONS=SETTINGS):
-        items = factories.clustered_log()
-        version = factories.trained_version()
-        services.active_model.clear()
-        yield items, version
 
 
 def _render(source: str, **context) -> str:

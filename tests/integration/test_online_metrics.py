@@ -13,23 +13,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from recommendations import dashboard, impressions, services
+from recommendations import dashboard, impressions
 from recommendations.models import Impression, Interaction
 from tests import factories
+from tests.factories import BROWSER, TRAINED_SETTINGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SETTINGS = {"TRAINING": {"HOLDOUT_FRACTION": 0.15, "BASELINES": ["pop"]}, "RELATED_ITEMS_K": 5}
-BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 Firefox/130.0"}
 
-
-@pytest.fixture
-def shop():
-    with override_settings(RECOMMENDATIONS=SETTINGS):
-        items = factories.clustered_log()
-        version = factories.trained_version()
-        services.active_model.clear()
-        yield items, version
 
 
 def impression_inserts(queries) -> int:
@@ -77,7 +68,7 @@ def test_a_due_batch_is_one_insert_written_after_rendering(client, shop, flush):
     client.get(f"/products/{items[3].pk}/", **BROWSER)  # a history, so 3 carousels show
     impressions.discard()
     with (
-        override_settings(RECOMMENDATIONS={**SETTINGS, **flush}),
+        override_settings(RECOMMENDATIONS={**TRAINED_SETTINGS, **flush}),
         CaptureQueriesContext(connection) as ctx,
     ):
         response = client.get(f"/products/{items[0].pk}/", **BROWSER)
@@ -96,7 +87,7 @@ def test_a_due_batch_is_one_insert_written_after_rendering(client, shop, flush):
 
 def test_a_batch_is_written_when_it_reaches_its_size(client, shop):
     items, _ = shop
-    with override_settings(RECOMMENDATIONS={**SETTINGS, "IMPRESSIONS_FLUSH_ROWS": 5}):
+    with override_settings(RECOMMENDATIONS={**TRAINED_SETTINGS, "IMPRESSIONS_FLUSH_ROWS": 5}):
         client.get(f"/products/{items[0].pk}/", **BROWSER)  # 2 or 3 carousels
         written = Impression.objects.count()
         client.get(f"/products/{items[1].pk}/", **BROWSER)

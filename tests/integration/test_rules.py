@@ -4,27 +4,17 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from recommendations import rules, services
 from recommendations.models import MerchandisingRule
 from tests import factories
+from tests.factories import BROWSER
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SETTINGS = {"TRAINING": {"HOLDOUT_FRACTION": 0.15, "BASELINES": ["pop"]}, "RELATED_ITEMS_K": 5}
-BROWSER = {"HTTP_USER_AGENT": "Mozilla/5.0 Firefox/130.0"}
 
-
-@pytest.fixture
-def shop():
-    with override_settings(RECOMMENDATIONS=SETTINGS):
-        items = factories.clustered_log()
-        version = factories.trained_version()
-        services.active_model.clear()
-        yield items, version
 
 
 def carousel(client, item, placement="related") -> list[int]:

@@ -8,22 +8,11 @@ from django.test import override_settings
 from recommendations import services, tracking, versions
 from recommendations.models import Interaction
 from tests import factories
+from tests.factories import TRAINED_SETTINGS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SETTINGS = {
-    "TRAINING": {"HOLDOUT_FRACTION": 0.15, "BASELINES": ["pop"]},
-    "RELATED_ITEMS_K": 5,
-}
 
-
-@pytest.fixture
-def shop():
-    with override_settings(RECOMMENDATIONS=SETTINGS):
-        items = factories.clustered_log()
-        version = factories.trained_version()
-        services.active_model.clear()
-        yield items, version
 
 
 def cluster(item) -> int:
@@ -78,7 +67,7 @@ def test_purchased_items_are_left_out_of_for_you_unless_configured(shop):
     tracking.record("purchase", bought, visitor_id="other")
     # k covers the whole catalogue, so only an exclusion can keep an item out.
     assert bought.pk not in {r.item.pk for r in services.for_visitor(visitor_id="other", k=40)}
-    with override_settings(RECOMMENDATIONS={**SETTINGS, "EXCLUDE_PURCHASED": False}):
+    with override_settings(RECOMMENDATIONS={**TRAINED_SETTINGS, "EXCLUDE_PURCHASED": False}):
         from django.core.cache import cache
 
         cache.clear()
