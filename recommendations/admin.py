@@ -67,8 +67,35 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
+class ShopperLogAdmin(admin.ModelAdmin):
+    """A read-only view of a large per-shopper log (events, impressions), newest first.
+
+    Nothing is added, changed or deleted here: rows come from the shop's traffic, and
+    deleting a shopper's rows goes through ``recommendations_forget`` (GDPR), which also
+    clears what was derived from them. Counting a large table is skipped.
+    """
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+    ordering = ("-created_at",)
+
+    @admin.display(description="visitor")
+    def short_visitor(self, obj: Interaction | Impression) -> str:
+        return obj.visitor_id[:8]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Interaction)
-class InteractionAdmin(admin.ModelAdmin):
+class InteractionAdmin(ShopperLogAdmin):
     list_display = (
         "created_at",
         "event",
@@ -83,24 +110,6 @@ class InteractionAdmin(admin.ModelAdmin):
     search_fields = ("=user__username", "=user__email", "=visitor_id")
     raw_id_fields = ("user", "item")
     list_select_related = ("user", "item")
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    list_per_page = 50
-    ordering = ("-created_at",)
-
-    @admin.display(description="visitor")
-    def short_visitor(self, obj: Interaction) -> str:
-        return obj.visitor_id[:8]
-
-    def has_add_permission(self, request: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        # Deleting a shopper's history goes through recommendations_forget (GDPR), not here.
-        return False
 
 
 # --- operations -------------------------------------------------------------------------
@@ -1085,7 +1094,7 @@ class ExperimentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Impression)
-class ImpressionAdmin(admin.ModelAdmin):
+class ImpressionAdmin(ShopperLogAdmin):
     list_display = (
         "created_at",
         "placement",
@@ -1097,27 +1106,10 @@ class ImpressionAdmin(admin.ModelAdmin):
     )
     list_filter = ("placement", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=visitor_id", "=user__pk")
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    list_per_page = 50
-    ordering = ("-created_at",)
 
     @admin.display(description="items shown")
     def shown(self, obj: Impression) -> int:
         return len(obj.item_ids or ())
-
-    @admin.display(description="visitor")
-    def short_visitor(self, obj: Impression) -> str:
-        return obj.visitor_id[:8]
-
-    def has_add_permission(self, request: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
 
 
 class DashboardForm(forms.Form):

@@ -391,11 +391,7 @@ def for_visitor(
 ) -> RecommendationList:
     """Personal recommendations for a signed-in ``user`` or an anonymous ``visitor_id``."""
     k = k or app_settings.CAROUSEL_SIZE
-    user_id = (
-        getattr(user, "pk", None)
-        if user is not None and getattr(user, "is_authenticated", True)
-        else None
-    )
+    user_id = _signed_in_id(user)
     if user_id is None and not visitor_id:
         return _finish(placement, None, [], k, exclude=set(exclude))
     loaded = active_model.get()
@@ -478,11 +474,7 @@ def recently_viewed(
 ) -> RecommendationList:
     """The shopper's own latest distinct views (no fallback: an empty history is empty)."""
     k = k or app_settings.CAROUSEL_SIZE
-    user_id = (
-        getattr(user, "pk", None)
-        if user is not None and getattr(user, "is_authenticated", True)
-        else None
-    )
+    user_id = _signed_in_id(user)
     if user_id is None and not visitor_id:
         return RecommendationList(placement, None)
     seen: dict[int, bool] = {}  # item -> visible now (read by the history query itself)
@@ -496,6 +488,13 @@ def recently_viewed(
 
 
 # --- building blocks -----------------------------------------------------------------
+
+
+def _signed_in_id(user: Any) -> int | None:
+    """A signed-in user's pk; None for anonymous users (and for no user at all)."""
+    if user is None or not getattr(user, "is_authenticated", True):
+        return None
+    return getattr(user, "pk", None)
 
 
 def _history(user_id: int | None, visitor_id: str | None) -> list[tuple[int, str]]:
