@@ -92,7 +92,8 @@ DEFAULTS: dict[str, Any] = {
     "TRENDING_WINDOW_DAYS": 7,
     # Dotted path of the DRF serializer for items in API responses (None: the adapter's payload).
     "ITEM_SERIALIZER": None,
-    # Most events one POST to the events endpoint may carry, and its rate per shopper.
+    # Most events one POST to the events endpoint may carry, and its rate (POSTs) per
+    # signed-in user, else per client address (a visitor_id is the client's own claim).
     "MAX_EVENTS_PER_REQUEST": 100,
     "EVENTS_RATE": "120/min",
     # --- operations (rules.py, experiments.py, impressions.py, dashboard.py) -------------
