@@ -3,6 +3,8 @@
 Each product gets the first category whose keywords appear in its description (whole
 words, upper-case as in the data). Rules are ordered from specific to broad, so
 "CHRISTMAS TREE T-LIGHT HOLDER" is Christmas, not Candles. The rest is "Gifts & more".
+A few multi-word names decide before any rule (:data:`PHRASES`): a "HOT WATER BOTTLE TEA AND
+SYMPATHY" is not kitchenware.
 """
 
 from __future__ import annotations
@@ -201,12 +203,20 @@ CATEGORY_RULES: list[tuple[str, tuple[str, ...]]] = [
 ]
 DEFAULT_CATEGORY = "Gifts & more"
 
+#: Names whose words mislead one by one ("BOTTLE", "TEA"): the phrase decides the category.
+PHRASES = {"HOT WATER BOTTLE": "Home decor"}
+
 _WORDS = re.compile(r"[A-Z][A-Z\-]*")
+_PHRASE = re.compile("|".join(rf"\b{re.escape(phrase)}\b" for phrase in PHRASES))
 
 
 def categorise(description: str) -> str:
     """The category name for a product description (case-insensitive)."""
-    words = set(_WORDS.findall((description or "").upper()))
+    text = (description or "").upper()
+    phrase = _PHRASE.search(text)
+    if phrase is not None:
+        return PHRASES[phrase.group(0)]
+    words = set(_WORDS.findall(text))
     for name, keywords in CATEGORY_RULES:
         if words.intersection(keywords):
             return name

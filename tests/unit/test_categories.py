@@ -13,6 +13,9 @@ from shop.categories import DEFAULT_CATEGORY, categorise
         ("PACK OF 72 RETROSPOT CAKE CASES", "Baking & kitchen"),
         ("", DEFAULT_CATEGORY),
         ("assorted colour bird ornament", "Garden & outdoor"),
+        ("HOT WATER BOTTLE TEA AND SYMPATHY", "Home decor"),
+        ("KNITTED UNION FLAG HOT WATER BOTTLE", "Home decor"),
+        ("WATER BOTTLE", "Baking & kitchen"),
     ],
 )
 def test_categorise(description, expected):
