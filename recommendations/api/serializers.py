@@ -87,14 +87,19 @@ class RecommendationListSerializer(serializers.Serializer):
         }
 
 
+#: The largest primary key a database stores (64-bit signed): a larger id in a payload is
+#: a field error, not an overflow in the database driver.
+MAX_PK = 2**63 - 1
+
+
 class ListParamsSerializer(serializers.Serializer):
     k = serializers.IntegerField(min_value=1, max_value=50, required=False)
-    category = serializers.IntegerField(min_value=1, required=False)
+    category = serializers.IntegerField(min_value=1, max_value=MAX_PK, required=False)
 
 
 class EventSerializer(serializers.Serializer):
     event = serializers.ChoiceField(choices=Event.choices)
-    item = serializers.IntegerField(min_value=1)
+    item = serializers.IntegerField(min_value=1, max_value=MAX_PK)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
     value = serializers.DecimalField(
         max_digits=12, decimal_places=2, required=False, allow_null=True
