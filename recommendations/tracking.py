@@ -180,6 +180,13 @@ def validate_event(
             raise TrackingError(f"value must be a finite amount below {MAX_VALUE}, not {value!r}.")
         value = value.quantize(CENT)
     source = source or ""
+    for name, text in (
+        ("visitor_id", visitor_id),
+        ("source", source),
+        ("client_event_id", client_event_id or ""),
+    ):
+        if "\x00" in text:  # PostgreSQL refuses NUL in text: a clear error, not a DataError
+            raise TrackingError(f"{name} must not contain NUL characters.")
     if len(source) > MAX_SOURCE_LENGTH:
         raise TrackingError(f"source is longer than {MAX_SOURCE_LENGTH} characters.")
     if client_event_id is not None and not (0 < len(client_event_id) <= MAX_CLIENT_EVENT_ID_LENGTH):

@@ -14,6 +14,7 @@ from django.db.models import Count, F, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from recommendations import signals
@@ -47,14 +48,19 @@ def _bestseller_ids() -> list[int]:
     )
 
 
+def _text_param(request: HttpRequest, name: str, limit: int = 100) -> str:
+    """A query-string value as plain text: NUL removed (PostgreSQL refuses it), truncated."""
+    return request.GET.get(name, "").replace("\x00", "").strip()[:limit]
+
+
 def product_list(request: HttpRequest) -> HttpResponse:
     products = Product.objects.filter(is_active=True).select_related("category")
-    query = request.GET.get("q", "").strip()[:100]
+    query = _text_param(request, "q")
     if query:
         for word in query.split()[:8]:
             products = products.filter(Q(name__icontains=word) | Q(sku__iexact=word))
     category = None
-    if slug := request.GET.get("category"):
+    if slug := _text_param(request, "category"):
         category = get_object_or_404(Category, slug=slug)
         products = products.filter(category=category)
     page = Paginator(products.order_by("name", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
@@ -72,7 +78,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
 
 def product_detail(request: HttpRequest, pk: int) -> HttpResponse:
     product = get_object_or_404(Product.objects.select_related("category"), pk=pk, is_active=True)
-    source = request.GET.get("src", "")[:100]
+    source = _text_param(request, "src")
     signals.item_viewed.send(sender=product_detail, request=request, item=product, source=source)
     return render(
         request,
@@ -230,5 +236,9 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.username}!")
-        return redirect(request.GET.get("next") or "home")
+        target = request.GET.get("next", "")
+        safe = url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+        return redirect(target if safe else "home")
     return render(request, "registration/signup.html", {"form": form})
