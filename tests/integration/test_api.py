@@ -1,5 +1,7 @@
 """The REST API: reads, the events endpoint's validation, dedup, throttling and permissions."""
 
+import base64
+
 import pytest
 from django.core.cache import cache
 from django.test import override_settings
@@ -118,6 +120,10 @@ def test_bad_events_get_field_errors_and_nothing_is_written(api, shop):
     assert api.post("/api/recommendations/events/", unknown, format="json").json() == {
         "events": {"1": {"item": ["No such item."]}}
     }
+    # Found by the fuzzer: an id past 64 bits overflowed SQLite's driver (a 500).
+    beyond_64_bits = {"visitor_id": "phone-abcdefgh", "events": [{"event": "view", "item": 2**72}]}
+    response = api.post("/api/recommendations/events/", beyond_64_bits, format="json")
+    assert response.status_code == 400 and "item" in response.json()["events"]["0"]
     too_many = {
         "visitor_id": "phone-abcdefgh",
         "events": [{"event": "view", "item": items[0].pk}] * 101,
@@ -196,3 +202,15 @@ def test_schema_and_docs(api, shop):
     docs = api.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
     assert b"cdn" not in docs.content.lower()
+
+
+def test_a_nul_in_basic_credentials_is_refused_not_a_server_error(api, shop):
+    # Found by the fuzzer on PostgreSQL, which refuses NUL in text: the lookup raised (a 500).
+    credentials = base64.b64encode(b"staff\x00:secret").decode()
+    response = api.get(
+        "/api/recommendations/for-me/", HTTP_AUTHORIZATION=f"Basic {credentials}"
+    )
+    # 403, not 401: session authentication comes first and sends no WWW-Authenticate.
+    assert response.status_code == 403
+    assert response.json() == {"detail": "Invalid username/password."}
+

@@ -5,6 +5,8 @@ operation is called over real HTTP with generated valid and invalid inputs. A re
 request must change nothing.
 """
 
+import os
+
 import pytest
 import schemathesis
 from django.test import override_settings
@@ -20,7 +22,8 @@ from recommendations.models import Interaction
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
-EXAMPLES = 30
+# Examples per operation; RECOMMENDATIONS_FUZZ_EXAMPLES=500 fuzzes deeper (seeds are random).
+EXAMPLES = int(os.environ.get("RECOMMENDATIONS_FUZZ_EXAMPLES", "30"))
 UA = {"User-Agent": "Mozilla/5.0 Firefox/130.0"}
 
 
