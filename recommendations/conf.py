@@ -96,6 +96,9 @@ DEFAULTS: dict[str, Any] = {
     # signed-in user, else per client address (a visitor_id is the client's own claim).
     "MAX_EVENTS_PER_REQUEST": 100,
     "EVENTS_RATE": "120/min",
+    # Reads of the list endpoints per signed-in user, else per client address (each read
+    # logs impressions); None switches the limit off.
+    "READS_RATE": "1200/min",
     # --- operations (rules.py, experiments.py, impressions.py, dashboard.py) -------------
     # A purchase of a clicked item by the same shopper within this many hours is attributed.
     "ATTRIBUTION_WINDOW_HOURS": 24,

@@ -8,7 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from . import tracking
-from .adapters import get_adapter
+from .api.throttling import client_address, count_in_window
 from .conf import get_item_model
 
 CLICKS_PER_MINUTE = 60
@@ -18,12 +18,13 @@ CLICKS_PER_MINUTE = 60
 @require_POST
 def click(request: HttpRequest) -> HttpResponse:
     """``POST item=<pk>&source=<placement:vN>``: 204 when recorded or deliberately dropped."""
-    visitor_id = get_adapter().get_visitor_id(request)
-    if not _allow(f"recommendations:clicks:{visitor_id or request.META.get('REMOTE_ADDR')}"):
+    # Per address: a client without a cookie gets a new visitor id on every request.
+    key = f"recommendations:clicks:{client_address(request)}"
+    if count_in_window(cache, key, 60) > CLICKS_PER_MINUTE:
         return HttpResponse(status=429)
     item_id = request.POST.get("item", "")
     source = request.POST.get("source", "")[:100]
-    if not item_id.isdigit() or not get_item_model()._default_manager.filter(pk=item_id).exists():
+    if not _is_pk(item_id) or not get_item_model()._default_manager.filter(pk=item_id).exists():
         return HttpResponse("unknown item", status=400, content_type="text/plain")
     try:
         tracking.record("click", int(item_id), request=request, source=source)
@@ -32,11 +33,7 @@ def click(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
-def _allow(key: str, limit: int = CLICKS_PER_MINUTE) -> bool:
-    """A fixed-window rate limit in the cache (shared across processes with Redis)."""
-    cache.add(key, 0, 60)
-    try:
-        return cache.incr(key) <= limit
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, 60)
-        return True
+def _is_pk(text: str) -> bool:
+    """ASCII digits that fit a 64-bit key ("²".isdigit() is True, and int() refuses it)."""
+    return text.isascii() and text.isdigit() and int(text) < 2**63
+

@@ -13,12 +13,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from .. import experiments, impressions, services, tracking
 from ..adapters import get_adapter
-from ..conf import app_settings
 from ..models import Interaction
 from .serializers import (
     VISITOR_ID,
@@ -27,6 +25,7 @@ from .serializers import (
     ListParamsSerializer,
     RecommendationListSerializer,
 )
+from .throttling import EventsThrottle, ReadsThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +43,7 @@ class ListView(APIView):
     """Common handling: validated query parameters, and a fallback when the service fails."""
 
     permission_classes = [permissions.AllowAny]
+    throttle_classes = [ReadsThrottle]
     placement = ""
 
     def params(self, request: Request) -> dict[str, Any]:
@@ -116,14 +116,25 @@ class ForMeView(ListView):
         )
 
 
+class CanReadShopperHistory(permissions.BasePermission):
+    """Staff who may read the interaction log: a user's list shows what they viewed and
+    bought ("because you bought X"), so being staff alone is not enough."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(
+            user and user.is_staff and user.has_perm("recommendations.view_interaction")
+        )
+
+
 class UserRecommendationsView(ListView):
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [CanReadShopperHistory]
     placement = "for_you"
 
     @extend_schema(
         parameters=[K],
         responses=RecommendationListSerializer,
-        summary="A user's recommendations (staff only)",
+        summary="A user's recommendations (staff who may view the interaction log)",
     )
     def get(self, request: Request, user_id: int) -> Response:
         user = get_object_or_404(get_user_model(), pk=user_id)
@@ -170,27 +181,6 @@ class PopularView(ListView):
         return self.respond(
             request, lambda: services.popular(params.get("category"), k), k, user, visitor_id
         )
-
-
-class EventsThrottle(SimpleRateThrottle):
-    """Per signed-in user, else per client address; the rate is ``EVENTS_RATE``.
-
-    An anonymous client's ``visitor_id`` is its own claim: keying the limit on it would let
-    a script rotate ids and write without limit, so anonymous writes share their address's
-    budget (``NUM_PROXIES`` in DRF's settings decides which forwarded address counts).
-    """
-
-    scope = "recommendations_events"
-
-    def get_rate(self) -> str:
-        return app_settings.EVENTS_RATE
-
-    def get_cache_key(self, request: Request, view: Any) -> str:
-        if request.user.is_authenticated:
-            ident = f"u{request.user.pk}"
-        else:
-            ident = f"a{self.get_ident(request)}"
-        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class EventsView(APIView):
