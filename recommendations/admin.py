@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
@@ -1124,6 +1125,16 @@ class DashboardForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="The last day shown (default: today).",
     )
+
+    def clean_end(self) -> Any:
+        """A day a shop can have data for: far dates overflow the date arithmetic."""
+        end = self.cleaned_data.get("end")
+        if end is not None:
+            today = timezone.localdate()
+            earliest, latest = date(1990, 1, 1), today + timedelta(days=366)
+            if not earliest <= end <= latest:
+                raise ValidationError(f"Choose a day between {earliest} and {latest}.")
+        return end
 
 
 @admin.register(OnlineMetrics)

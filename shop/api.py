@@ -14,8 +14,9 @@ class ProductSerializer(serializers.ModelSerializer):
 
 
 class ProductDetailView(generics.RetrieveAPIView):
-    """``GET /api/products/<pk>/``: one product, as stored."""
+    """``GET /api/products/<pk>/``: one product on sale, as stored (the shop's pages hide
+    deactivated products, and so does this)."""
 
-    queryset = Product.objects.all()
+    queryset = Product.objects.filter(is_active=True)
     serializer_class = ProductSerializer
     permission_classes = [permissions.AllowAny]

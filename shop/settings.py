@@ -126,6 +126,9 @@ CELERY_BEAT_SCHEDULE = beat_schedule()
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # How many proxies stand in front of the site: rate limits key anonymous clients on their
+    # address, and with this unset DRF would believe whatever X-Forwarded-For a client sends.
+    "NUM_PROXIES": int(os.environ.get("DJANGO_NUM_PROXIES", "0")),
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "shop.authentication.BasicAuthentication",
@@ -141,6 +144,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+
+# Session keys are checked for their alphabet before the database sees them (NUL in an
+# escaped cookie would otherwise reach PostgreSQL): shop/sessions.py.
+SESSION_ENGINE = "shop.sessions"
 
 # --- recommendations ----------------------------------------------------------------
 RECOMMENDATIONS_ITEM_MODEL = "shop.Product"
