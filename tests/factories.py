@@ -46,6 +46,19 @@ def user(username: str | None = None, password: str = "correct-horse-battery", *
     )
 
 
+def log_reader(**fields):
+    """Staff who may view the interaction log (``recommendations.view_interaction``)."""
+    from django.contrib.auth.models import Permission
+
+    staff = user(is_staff=True, **fields)
+    staff.user_permissions.add(
+        Permission.objects.get(
+            codename="view_interaction", content_type__app_label="recommendations"
+        )
+    )
+    return staff
+
+
 def clustered_log(n_users: int = 160, n_items: int = 40, clusters: int = 4, seed: int = 0):
     """A log with real structure: each shopper buys 6-9 items of one cluster of products,
     in baskets of three (one timestamp per basket). Returns the products."""

@@ -56,13 +56,15 @@ def test_for_me_anonymous_by_visitor_header_and_signed_in(api, shop):
     assert len(api.get("/api/recommendations/for-me/").json()["results"]) == 12
 
 
-def test_another_users_recommendations_are_staff_only(api, shop):
+def test_another_users_recommendations_are_for_staff_who_may_read_the_log(api, shop):
     alice = factories.user()
     url = f"/api/recommendations/users/{alice.pk}/"
     assert api.get(url).status_code in (401, 403)
     api.force_authenticate(factories.user())
     assert api.get(url).status_code == 403
     api.force_authenticate(factories.user(is_staff=True))
+    assert api.get(url).status_code == 403
+    api.force_authenticate(factories.log_reader())
     assert api.get(url).status_code == 200
     assert api.get("/api/recommendations/users/999999/").status_code == 404
 

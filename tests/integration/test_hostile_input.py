@@ -1,8 +1,10 @@
-"""Hostile input on the shop's own pages: NUL characters (PostgreSQL refuses them in text)
-and off-site redirects. Each gets a clean answer and writes nothing bad."""
+"""Hostile input: NUL characters (PostgreSQL refuses them in text), out-of-range ids and dates,
+forged addresses, cookie-less scripts and off-site redirects. Each gets a clean answer."""
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.test import override_settings
 
 from recommendations.models import Interaction
 from tests import factories
@@ -53,3 +55,73 @@ def test_nul_in_an_admin_search_is_not_a_server_error(client, item, url):
     staff = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
     client.force_login(staff)
     assert client.get(url, {"q": "mug\x00"}).status_code in (200, 400)
+
+
+def test_click_item_must_be_ascii_digits_in_range(client, item):
+    for bad in ("\u00b2", "9" * 30, "-1", ""):
+        response = client.post("/recommendations/click/", {"item": bad}, **BROWSER)
+        assert response.status_code == 400, bad
+
+
+def test_clicks_are_limited_per_address_even_without_a_cookie(item):
+    from django.test import Client
+
+    from recommendations.views import CLICKS_PER_MINUTE
+
+    cache.clear()
+    # A script that never keeps the visitor cookie gets a new visitor id on every request.
+    codes = [
+        Client().post("/recommendations/click/", {"item": item.pk}, **BROWSER).status_code
+        for _ in range(CLICKS_PER_MINUTE + 1)
+    ]
+    assert codes[:CLICKS_PER_MINUTE] == [204] * CLICKS_PER_MINUTE and codes[-1] == 429
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_events_throttle(client, item):
+    cache.clear()
+    body = {"visitor_id": "phone-abcdefgh", "events": [{"event": "view", "item": item.pk}]}
+    with override_settings(RECOMMENDATIONS={**factories.TRAINED_SETTINGS, "EVENTS_RATE": "2/min"}):
+        codes = [
+            client.post(
+                "/api/recommendations/events/",
+                body,
+                content_type="application/json",
+                HTTP_X_FORWARDED_FOR=f"10.0.0.{n}",
+                **BROWSER,
+            ).status_code
+            for n in range(3)
+        ]
+    assert codes == [201, 201, 429]
+
+
+def test_list_reads_are_throttled_per_address(client, item):
+    cache.clear()
+    with override_settings(RECOMMENDATIONS={**factories.TRAINED_SETTINGS, "READS_RATE": "2/min"}):
+        codes = [
+            client.get("/api/recommendations/popular/", **BROWSER).status_code for _ in range(3)
+        ]
+    assert codes == [200, 200, 429]
+
+
+def test_nul_in_an_order_number_is_a_404(client):
+    client.force_login(factories.user())
+    assert client.get("/orders/W1%00/", **BROWSER).status_code == 404
+
+
+def test_a_session_cookie_with_an_escaped_nul_is_no_session(client, item):
+    response = client.get("/", HTTP_COOKIE='sessionid="abcdefgh\\000ijklmnop"', **BROWSER)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("end", ["9999-12-31", "0001-01-01"])
+def test_the_dashboard_refuses_far_dates_with_a_form_error(client, end):
+    staff = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(staff)
+    response = client.get("/admin/recommendations/onlinemetrics/", {"end": end, "days": "30"})
+    assert response.status_code == 200
+    assert b"Choose a day between" in response.content
+
+
+def test_the_public_product_api_hides_deactivated_products(client):
+    hidden = factories.product(is_active=False)
+    assert client.get(f"/api/products/{hidden.pk}/", **BROWSER).status_code == 404

@@ -80,8 +80,15 @@ def test_api_matrix(client, method, path, anonymous, other, staff):
     assert getattr(client, method)(url, **UA).status_code == anonymous
     client.force_login(factories.user())
     assert getattr(client, method)(url, **UA).status_code == other
-    client.force_login(factories.user(is_staff=True))
+    client.force_login(factories.log_reader())
     assert getattr(client, method)(url, **UA).status_code == staff
+
+
+def test_staff_who_may_not_read_the_log_cannot_read_a_users_list(client):
+    # A user's list explains itself with their history ("because you bought X").
+    owner = factories.user()
+    client.force_login(factories.user(is_staff=True))
+    assert client.get(f"/api/recommendations/users/{owner.pk}/", **UA).status_code == 403
 
 
 def test_events_endpoint_matrix(client):
