@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -44,6 +45,22 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 
+class CheckedSelectionAdmin(admin.ModelAdmin):
+    """Refuses an action whose selection is not a list of primary keys.
+
+    Django's admin filters the queryset on the raw ``_selected_action`` values, so a
+    hand-made POST with ``abc`` (or a NUL) raises deep in the ORM: a 500. Every admin here
+    has integer keys; anything else is an error message and nothing done.
+    """
+
+    def response_action(self, request: Any, queryset: Any) -> Any:
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if any(not (pk.isascii() and pk.isdigit() and int(pk) < 2**63) for pk in selected):
+            self.message_user(request, "That selection is not a list of items.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
+
 class EstimatedCountPaginator(Paginator):
     """Avoids ``COUNT(*)`` over the whole log: PostgreSQL's planner estimate when unfiltered.
 
@@ -68,7 +85,7 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
-class ShopperLogAdmin(admin.ModelAdmin):
+class ShopperLogAdmin(CheckedSelectionAdmin):
     """A read-only view of a large per-shopper log (events, impressions), newest first.
 
     Nothing is added, changed or deleted here: rows come from the shop's traffic, and
@@ -157,7 +174,7 @@ def _models_of(version: ModelVersion) -> list[tuple[str, dict[str, Any]]]:
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(CheckedSelectionAdmin):
     """Training runs: read-only records, with the operations people need as actions.
 
     Permissions: viewing needs ``view_modelversion``; training needs ``add_modelversion``;
@@ -639,7 +656,7 @@ class MerchandisingRuleForm(forms.ModelForm):
 
 
 @admin.register(MerchandisingRule)
-class MerchandisingRuleAdmin(admin.ModelAdmin):
+class MerchandisingRuleAdmin(CheckedSelectionAdmin):
     form = MerchandisingRuleForm
     change_list_template = "admin/recommendations/merchandisingrule/change_list.html"
     list_display = (
@@ -949,7 +966,7 @@ class RelatedItemsPanelMixin:
 
 
 @admin.register(ManualRelatedItem)
-class ManualRelatedItemAdmin(admin.ModelAdmin):
+class ManualRelatedItemAdmin(CheckedSelectionAdmin):
     list_display = ("item", "rank", "related", "created_at")
     raw_id_fields = ("item", "related")
     list_select_related = ("item", "related")
@@ -1022,7 +1039,7 @@ class ExperimentForm(forms.ModelForm):
 
 
 @admin.register(Experiment)
-class ExperimentAdmin(admin.ModelAdmin):
+class ExperimentAdmin(CheckedSelectionAdmin):
     form = ExperimentForm
     inlines = (ExperimentVariantInline,)
     list_display = ("name", "placement", "arms", "starts_at", "ends_at", "is_active", "running_now")
@@ -1138,7 +1155,7 @@ class DashboardForm(forms.Form):
 
 
 @admin.register(OnlineMetrics)
-class OnlineMetricsAdmin(admin.ModelAdmin):
+class OnlineMetricsAdmin(CheckedSelectionAdmin):
     """The dashboard: CTR, conversion and attributed revenue per placement and version, A/B
     tests in progress, and interaction statistics. Needs ``view_onlinemetrics``."""
 

@@ -1,18 +1,18 @@
 from django.contrib import admin
 
-from recommendations.admin import RelatedItemsPanelMixin
+from recommendations.admin import CheckedSelectionAdmin, RelatedItemsPanelMixin
 
 from .models import Category, Order, OrderLine, Product
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(CheckedSelectionAdmin):
     list_display = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
 
 
 @admin.register(Product)
-class ProductAdmin(RelatedItemsPanelMixin, admin.ModelAdmin):
+class ProductAdmin(RelatedItemsPanelMixin, CheckedSelectionAdmin):
     """The catalogue, with the recommendations panel and hand-picked related items."""
 
     list_display = ("sku", "name", "category", "price", "stock", "is_active")
@@ -29,7 +29,7 @@ class OrderLineInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(CheckedSelectionAdmin):
     list_display = ("number", "user", "status", "total", "created_at")
     list_filter = ("status",)
     search_fields = ("number", "user__username")

@@ -125,3 +125,22 @@ def test_the_dashboard_refuses_far_dates_with_a_form_error(client, end):
 def test_the_public_product_api_hides_deactivated_products(client):
     hidden = factories.product(is_active=False)
     assert client.get(f"/api/products/{hidden.pk}/", **BROWSER).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "action"),
+    [
+        ("/admin/recommendations/modelversion/", "activate"),
+        ("/admin/recommendations/merchandisingrule/", "switch_on"),
+        ("/admin/recommendations/experiment/", "stop"),
+        ("/admin/shop/product/", "delete_selected"),
+    ],
+)
+@pytest.mark.parametrize("selection", ["abc", "9" * 30, "1\x00"])
+def test_an_admin_action_on_a_hand_made_selection_is_refused(client, url, action, selection):
+    client.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "pw"))
+    response = client.post(
+        url, {"action": action, "_selected_action": [selection], "index": "0"}, follow=True
+    )
+    assert response.status_code == 200
+    assert b"That selection is not a list of items." in response.content
