@@ -25,7 +25,26 @@ def worker():
     assert settings.CELERY_BROKER_URL and not settings.CELERY_TASK_ALWAYS_EAGER
     replies = app.control.ping(timeout=5)
     assert replies, "RECOMMENDATIONS_TEST_WORKER=1 but no worker answers on the broker"
-    return replies
+    yield replies
+    # A test ends when its assertions hold, but the tasks it started may still run (a
+    # training queues its similarity scoring): the database is flushed after this, and a
+    # flush under a running task deadlocks. Wait until the worker has nothing to do.
+    assert _wait_for(_worker_idle, timeout=180), "the worker was still busy after the test"
+
+
+def _worker_idle() -> bool:
+    """Nothing waiting in the broker's queues and nothing held or running on a worker."""
+    with app.connection_for_read() as connection:
+        channel = connection.default_channel
+        for queue in ("recommendations", "recommendations.train"):
+            try:
+                if channel.queue_declare(queue, passive=True).message_count:
+                    return False
+            except connection.channel_errors:  # Redis drops an empty queue's key: "no queue"
+                pass
+    inspect = app.control.inspect(timeout=2)
+    held = [inspect.active(), inspect.reserved(), inspect.scheduled()]
+    return all(tasks is not None and not any(tasks.values()) for tasks in held)
 
 
 def test_prune_task_round_trips_through_the_worker(worker):
