@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .data import InteractionMatrix, build_interaction_matrix
@@ -62,13 +63,24 @@ def load_online_retail(path: Path | None = None, min_items: int = 5) -> Interact
     path = _require(path or ONLINE_RETAIL, "online-retail")
     df = pd.read_csv(path, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str},
                      usecols=["InvoiceNo", "StockCode", "Quantity", "UnitPrice", "CustomerID"])
-    df = df[df["CustomerID"].notna()
-            & ~df["InvoiceNo"].str.startswith("C")
-            & (df["Quantity"] > 0) & (df["UnitPrice"] > 0)
-            & ~df["StockCode"].isin(NON_PRODUCT_CODES)]
-    frame = pd.DataFrame({"user": df["CustomerID"].str.replace(r"\.0$", "", regex=True),
-                          "item": df["StockCode"].str.upper()})
-    return _matrix(frame, min_items)
+    return _matrix(_uci_purchases(df, "InvoiceNo", "StockCode", "Quantity", "UnitPrice",
+                                  "CustomerID"), min_items)
+
+
+def _uci_purchases(df: pd.DataFrame, invoice: str, code: str, quantity: str, price: str,
+                   customer: str) -> pd.DataFrame:
+    """The purchase rows of a UCI Online Retail (I or II) invoice-line table, as user/item."""
+    invoices = df[invoice].astype(str)
+    codes = df[code].astype(str).str.strip()
+    keep = (df[customer].notna()
+            & ~invoices.str.startswith("C")
+            & (pd.to_numeric(df[quantity], errors="coerce") > 0)
+            & (pd.to_numeric(df[price], errors="coerce") > 0)
+            & ~codes.isin(NON_PRODUCT_CODES))
+    return pd.DataFrame({
+        "user": df.loc[keep, customer].astype(str).str.replace(r"\.0$", "", regex=True),
+        "item": codes[keep].str.upper(),
+    })
 
 
 def load_movielens(name: str, min_items: int = 5, threshold: float = 3.5) -> InteractionMatrix:
@@ -89,12 +101,78 @@ def load_instacart(min_items: int = 5) -> InteractionMatrix:
     return _matrix(df.rename(columns={"order_id": "user", "product_id": "item"}), min_items)
 
 
+#: Column names a CSV may use, compared without case, spaces, dashes or underscores, in order
+#: of preference: those of common public retail, e-commerce and ratings logs.
+USER_COLUMNS = ("user", "userid", "customerid", "customer", "visitorid", "visitor", "clientid",
+                "householdkey", "sessionid", "session", "orderid", "basketid")
+ITEM_COLUMNS = ("item", "itemid", "productid", "product", "stockcode", "sku", "articleid",
+                "movieid", "asin")
+EVENT_COLUMNS = ("event", "eventtype", "behavior", "behaviour", "action")
+#: Other logs' names for our events (compared like the column names).
+EVENT_SYNONYMS = {
+    "addtocart": "add_to_cart", "cart": "add_to_cart", "addtobasket": "add_to_cart",
+    "removefromcart": "remove_from_cart", "transaction": "purchase", "buy": "purchase",
+    "order": "purchase", "checkout": "purchase", "pv": "view", "click": "view",
+    "detail": "view", "pageview": "view",
+}
+
+
+def _key(name: object) -> str:
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
+
+
+def _sniff_separator(path: Path) -> str:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+        header = f.readline()
+    return max((",", "\t", ";", "|"), key=header.count)
+
+
 def load_csv(path: str | os.PathLike, min_items: int = 1) -> InteractionMatrix:
-    """A CSV with columns user,item[,event,timestamp]; event weights -> binary positives."""
+    """An interaction log from a CSV (or .csv.gz; comma, tab, semicolon or pipe separated).
+
+    Columns are recognised by name (:data:`USER_COLUMNS`, :data:`ITEM_COLUMNS`, an optional
+    event column and ``timestamp``), so other shops' exports and public logs load as they
+    are. A UCI Online Retail style invoice table (I or II: invoice, StockCode, Quantity,
+    price, customer) keeps purchases only, as ``online-retail`` does. Events are mapped to
+    ours (:data:`EVENT_SYNONYMS`), weighted and binarised; users with fewer than
+    ``min_items`` items are dropped (the evaluation split also keeps users with >= 5).
+    """
     path = _require(Path(path), str(path))
-    df = pd.read_csv(path, dtype={"user": str, "item": str})
-    im = build_interaction_matrix(df)
-    return im.binarized()
+    df = pd.read_csv(path, sep=_sniff_separator(path), dtype=str, low_memory=False)
+    columns = {_key(c): c for c in df.columns}
+
+    def find(candidates: tuple[str, ...]) -> str | None:
+        return next((columns[c] for c in candidates if c in columns), None)
+
+    invoice = columns.get("invoiceno") or columns.get("invoice")
+    price = columns.get("unitprice") or columns.get("price")
+    if invoice and price and {"stockcode", "quantity"} <= set(columns) and find(USER_COLUMNS):
+        frame = _uci_purchases(df, invoice, columns["stockcode"], columns["quantity"], price,
+                               find(USER_COLUMNS))
+        return _matrix(frame, max(min_items, 1))
+    user, item = find(USER_COLUMNS), find(ITEM_COLUMNS)
+    if user is None or item is None:
+        raise ValueError(
+            f"{path}: no {'user' if user is None else 'item'} column among {list(df.columns)}; "
+            f"name it one of {USER_COLUMNS if user is None else ITEM_COLUMNS} "
+            "(case, spaces and underscores do not matter)")
+    frame = pd.DataFrame({"user": df[user], "item": df[item]})
+    event = find(EVENT_COLUMNS)
+    if event is not None:
+        keys = df[event].map(_key)
+        frame["event"] = keys.map(EVENT_SYNONYMS).fillna(df[event].str.lower())
+    if "timestamp" in columns:
+        frame["timestamp"] = df[columns["timestamp"]]
+    frame = frame.dropna(subset=["user", "item"])
+    im = build_interaction_matrix(frame).binarized()
+    if min_items > 1:
+        counts = np.diff(im.X.indptr)
+        keep = np.flatnonzero(counts >= min_items)
+        im = InteractionMatrix(im.X[keep], im.user_ids[keep], im.item_ids)
+    return im
 
 
 def load_dataset(name_or_path: str) -> InteractionMatrix:

@@ -144,7 +144,9 @@ def _jsonable(o: Any) -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", required=True, help="online-retail, ml-100k, ml-latest-small, "
-                   "instacart, or a CSV path with columns user,item[,event,timestamp]")
+                   "instacart, or the path of a CSV log (.csv or .csv.gz) whose "
+                   "user and item columns are recognised by name, e.g. user/customer_id/"
+                   "visitorid and item/product_id/StockCode; see datasets.load_csv")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", default=",".join(DEFAULT_MODELS))
     p.add_argument("--output", type=Path, help="write the full result as JSON here")
