@@ -259,6 +259,11 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def uses_bf16(device: torch.device) -> bool:
+    """Whether training and scoring on ``device`` run under bf16 autocast (on CUDA)."""
+    return device.type == "cuda"
+
+
 @torch.no_grad()
 def score_users(
     net: VAENet, X: sp.spmatrix, device: torch.device, batch_size: int = 2000
@@ -267,7 +272,7 @@ def score_users(
     X = sp.csr_matrix(X, dtype=np.float32)
     net.eval()
     out = np.empty(X.shape, np.float32)
-    amp = device.type == "cuda"
+    amp = uses_bf16(device)
     for lo in range(0, X.shape[0], batch_size):
         rows = np.arange(lo, min(lo + batch_size, X.shape[0]))
         b = make_batch(X, rows, device)
@@ -418,7 +423,7 @@ def train_vae(
                                        weight_decay=cfg.weight_decay)
         else:
             opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        amp = dev.type == "cuda"
+        amp = uses_bf16(dev)
         n_batches = max(1, math.ceil(n_users / cfg.batch_size))
         anneal_updates = (cfg.anneal_epochs or cfg.epochs) * n_batches
         step = 0

@@ -132,3 +132,24 @@ def test_vae_without_validation_uses_last_epoch_and_default_blend(
 def test_vae_skip_dropped_over_memory_cap(clustered: sp.csr_matrix) -> None:
     m = MultVAE(**FAST_VAE, skip_max_memory_bytes=1).fit(clustered)
     assert m.net_.skip_B is None  # pure VAE when EASE would not fit
+
+
+@pytest.mark.parametrize("encoder", ["mult", "recvae"])
+def test_the_bf16_autocast_path_trains_and_scores(
+    encoder: str, clustered: sp.csr_matrix, monkeypatch
+) -> None:
+    """CI has no GPU: run the CUDA path's bf16 autocast on CPU, so a dtype mix-up in the
+    training loop, the EASE term or the scoring shows up here, not first on a GPU machine."""
+    from recommendations.ml import vae
+
+    monkeypatch.setattr(vae, "uses_bf16", lambda device: True)
+    params = {**FAST_VAE, "encoder": encoder, "skip_l2": 50.0}
+    if encoder == "recvae":
+        params.update(composite_prior=True, gamma=0.005, encoder_passes=2)
+    s = split_strong(clustered, seed=0)
+    model = MultVAE(**params).fit(s.train, validation=s.validation)
+    assert all(np.isfinite(h["loss"]) for h in model.history_)
+    scores = model.score(s.test[0])
+    assert scores.dtype == np.float32 and np.isfinite(scores).all()
+    quality = evaluate_scores(model.score, *s.test, ks_recall=(), ks_ndcg=(100,), k_coverage=None)
+    assert quality["ndcg@100"] > 0.3  # bf16 still learns the clusters
