@@ -30,6 +30,7 @@ from django.utils.translation import ngettext
 from . import charts, dashboard, experiments, impressions, rules, services, tasks, versions
 from .adapters import get_adapter
 from .conf import get_item_model
+from .keys import is_pk_text
 from .models import (
     Experiment,
     ExperimentVariant,
@@ -55,7 +56,7 @@ class CheckedSelectionAdmin(admin.ModelAdmin):
 
     def response_action(self, request: Any, queryset: Any) -> Any:
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-        if any(not (pk.isascii() and pk.isdigit() and int(pk) < 2**63) for pk in selected):
+        if not all(is_pk_text(pk) for pk in selected):
             self.message_user(request, "That selection is not a list of items.", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
         return super().response_action(request, queryset)

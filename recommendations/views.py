@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from . import tracking
 from .api.throttling import client_address, count_in_window
 from .conf import get_item_model
+from .keys import is_pk_text
 
 CLICKS_PER_MINUTE = 60
 
@@ -24,16 +25,11 @@ def click(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=429)
     item_id = request.POST.get("item", "")
     source = request.POST.get("source", "")[:100]
-    if not _is_pk(item_id) or not get_item_model()._default_manager.filter(pk=item_id).exists():
+    if not is_pk_text(item_id) or not get_item_model()._default_manager.filter(pk=item_id).exists():
         return HttpResponse("unknown item", status=400, content_type="text/plain")
     try:
         tracking.record("click", int(item_id), request=request, source=source)
     except tracking.TrackingError as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
     return HttpResponse(status=204)
-
-
-def _is_pk(text: str) -> bool:
-    """ASCII digits that fit a 64-bit key ("²".isdigit() is True, and int() refuses it)."""
-    return text.isascii() and text.isdigit() and int(text) < 2**63
 

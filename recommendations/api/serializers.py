@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..conf import app_settings, get_item_model
+from ..keys import MAX_PK
 from ..models import Event
 from ..services import item_payload
 from ..tracking import MAX_CLIENT_EVENT_ID_LENGTH, MAX_SOURCE_LENGTH
@@ -85,11 +86,6 @@ class RecommendationListSerializer(serializers.Serializer):
             "version": None if version is None else int(version),
             "results": results,
         }
-
-
-#: The largest primary key a database stores (64-bit signed): a larger id in a payload is
-#: a field error, not an overflow in the database driver.
-MAX_PK = 2**63 - 1
 
 
 class ListParamsSerializer(serializers.Serializer):

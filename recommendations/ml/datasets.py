@@ -7,6 +7,7 @@ redistributed, so they are read from a shared datasets directory and reported as
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -122,8 +123,6 @@ def _key(name: object) -> str:
 
 
 def _sniff_separator(path: Path) -> str:
-    import gzip
-
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8", errors="replace") as f:
         header = f.readline()
@@ -152,7 +151,7 @@ def load_csv(path: str | os.PathLike, min_items: int = 1) -> InteractionMatrix:
     if invoice and price and {"stockcode", "quantity"} <= set(columns) and find(USER_COLUMNS):
         frame = _uci_purchases(df, invoice, columns["stockcode"], columns["quantity"], price,
                                find(USER_COLUMNS))
-        return _matrix(frame, max(min_items, 1))
+        return _matrix(frame, min_items)
     user, item = find(USER_COLUMNS), find(ITEM_COLUMNS)
     if user is None or item is None:
         raise ValueError(
