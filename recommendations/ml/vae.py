@@ -102,18 +102,37 @@ class Batch:
         return self.norm_values * keep / (1.0 - p)
 
 
+def scatter_dense(shape: tuple[int, int], rows: torch.Tensor, cols: torch.Tensor,
+                  values: torch.Tensor) -> torch.Tensor:
+    """A dense float32 matrix built on the values' device; duplicates add, as scipy's."""
+    dense = torch.zeros(shape, dtype=torch.float32, device=values.device)
+    return dense.index_put_((rows, cols), values.float(), accumulate=True)
+
+
 def make_batch(X: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> Batch:
+    """The users ``rows`` of ``X`` as a :class:`Batch` on ``device``.
+
+    On a GPU only the CSR pieces cross to the device and the dense matrix is scattered there:
+    O(nnz) bytes per batch instead of O(batch * items) (73 MB for 500 instacart users). On the
+    CPU scipy's ``toarray`` is faster than torch's scatter (1.4 s vs 3.2 s an instacart epoch).
+    """
     sub = X[rows]
     counts = np.diff(sub.indptr)
-    norms = np.sqrt(np.maximum(np.bincount(np.repeat(np.arange(len(rows)), counts),
-                                           weights=sub.data.astype(np.float64) ** 2,
+    row_of = np.repeat(np.arange(len(rows)), counts)
+    norms = np.sqrt(np.maximum(np.bincount(row_of, weights=sub.data.astype(np.float64) ** 2,
                                            minlength=len(rows)), 1e-12))
     vals = (sub.data / np.repeat(norms, counts)).astype(np.float32)
+    indices = torch.from_numpy(sub.indices.astype(np.int64)).to(device)
+    if device.type == "cpu":
+        dense = torch.from_numpy(sub.toarray().astype(np.float32, copy=False))
+    else:
+        dense = scatter_dense(sub.shape, torch.from_numpy(row_of).to(device), indices,
+                              torch.from_numpy(sub.data.astype(np.float32)).to(device))
     return Batch(
-        indices=torch.from_numpy(sub.indices.astype(np.int64)).to(device),
+        indices=indices,
         offsets=torch.from_numpy(sub.indptr[:-1].astype(np.int64)).to(device),
         norm_values=torch.from_numpy(vals).to(device),
-        dense=torch.from_numpy(sub.toarray()).to(device),
+        dense=dense,
     )
 
 
@@ -437,7 +456,7 @@ def train_vae(
         def run_pass(optimizer, dropout: float) -> float:
             nonlocal step
             net.train()
-            total = 0.0
+            total = torch.zeros((), device=dev)  # summed on the device: no sync per batch
             perm = rng.permutation(n_users)
             for lo in range(0, n_users, cfg.batch_size):
                 xb = make_batch(X, perm[lo:lo + cfg.batch_size], dev)
@@ -447,9 +466,9 @@ def train_vae(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += float(loss.detach()) * xb.dense.shape[0]
+                total += loss.detach().float() * xb.dense.shape[0]
                 step += 1
-            return total / n_users
+            return float(total) / n_users
 
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()

@@ -153,3 +153,18 @@ def test_the_bf16_autocast_path_trains_and_scores(
     assert scores.dtype == np.float32 and np.isfinite(scores).all()
     quality = evaluate_scores(model.score, *s.test, ks_recall=(), ks_ndcg=(100,), k_coverage=None)
     assert quality["ndcg@100"] > 0.3  # bf16 still learns the clusters
+
+
+def test_the_gpu_batch_densification_matches_scipy() -> None:
+    """On CUDA the dense batch is scattered on the device (make_batch); CI has no GPU, so the
+    scatter itself is checked on CPU against scipy, duplicates (which add) included."""
+    import torch
+
+    from recommendations.ml.vae import scatter_dense
+
+    coo = sp.coo_matrix(([1.0, 2.0, 0.5, 3.0], ([0, 2, 2, 2], [1, 0, 3, 0])), shape=(3, 4))
+    dense = scatter_dense((3, 4), torch.from_numpy(coo.row.astype(np.int64)),
+                          torch.from_numpy(coo.col.astype(np.int64)),
+                          torch.from_numpy(coo.data.astype(np.float32)))
+    assert dense.dtype == torch.float32
+    np.testing.assert_array_equal(dense.numpy(), coo.toarray())
