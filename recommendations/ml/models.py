@@ -384,12 +384,15 @@ class MultVAE(Recommender):
     def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         import torch
 
-        from .vae import VAENet, pick_device
+        from .vae import VAENet
 
         state = {k[len("state/"):]: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
         net = VAENet(self.n_items, self.config, skip=state.get("skip_B"))
         net.load_state_dict(state, strict=True)
-        self._device = pick_device()
+        # Always the CPU, also on a GPU machine: a loaded model serves, one visitor at a time,
+        # through score_users_small's numpy path; a web worker should not open a CUDA context
+        # (hundreds of MiB each) to score one row in bf16. Training picks its own device.
+        self._device = torch.device("cpu")
         self.net_ = net.to(self._device).eval()
         self.history_ = list(extra.get("history", []))
         self.device_ = str(extra.get("device", "unknown"))

@@ -321,21 +321,19 @@ def score_users_small(net: VAENet, X: sp.csr_matrix) -> np.ndarray | None:
     encoder = net.encoder
     if X.shape[0] > SMALL_BATCH or not isinstance(encoder, MLPEncoder):
         return None
-    tensors = [encoder.fc1.weight, encoder.fc1.bias, encoder.fc2.weight, encoder.fc2.bias]
-    layers: list[tuple[np.ndarray, np.ndarray] | None] = []
-    for module in net.decoder:
-        if isinstance(module, nn.Linear):
-            tensors += [module.weight, module.bias]
-            layers.append((module.weight.detach().numpy(), module.bias.detach().numpy()))
-        elif isinstance(module, nn.Tanh):
-            layers.append(None)
-        else:
-            return None
+    if any(not isinstance(m, (nn.Linear, nn.Tanh)) for m in net.decoder):
+        return None
     skip = net.skip_B if net.skip_B is not None and net.use_skip else None
-    if skip is not None:
-        tensors.append(skip)
+    tensors = [encoder.fc1.weight, encoder.fc1.bias, encoder.fc2.weight, encoder.fc2.bias,
+               *(t for m in net.decoder if isinstance(m, nn.Linear) for t in (m.weight, m.bias)),
+               *([skip] if skip is not None else [])]
+    # checked before any .numpy(): a network trained on CUDA (or kept in bf16) is scored by
+    # score_users on its own device instead (seen on an H200: .numpy() of a CUDA tensor raised)
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
         return None
+    layers: list[tuple[np.ndarray, np.ndarray] | None] = [
+        (m.weight.detach().numpy(), m.bias.detach().numpy()) if isinstance(m, nn.Linear)
+        else None for m in net.decoder]
     W1 = encoder.fc1.weight.detach().numpy()
     b1 = encoder.fc1.bias.detach().numpy()
     latent = encoder.latent

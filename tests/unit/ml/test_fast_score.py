@@ -59,7 +59,7 @@ def test_small_path_matches_the_batch_path(skip: bool, decoder_hidden: bool) -> 
 
 def test_a_trained_model_ranks_a_visitor_the_same(clustered: sp.csr_matrix) -> None:
     """Through MultVAE.score (what services' fold-in calls), on a trained hybrid model."""
-    m = MultVAE(**FAST_VAE).fit(clustered)
+    m = MultVAE(**FAST_VAE).fit(clustered, device="cpu")  # as served: artifacts load on CPU
     assert m.net_.skip_B is not None  # the default hybrid: the EASE term is included
     for sizes in ([4], [1], [3, 9, 2], [5] * SMALL_BATCH):
         X = _rows(clustered.shape[1], sizes, seed=len(sizes))
@@ -103,14 +103,25 @@ def test_where_it_does_not_apply_the_batch_path_is_used(tmp_path: Path) -> None:
     assert score_users_small(_net(80, True, False), big) is None
     # MultVAE.score still answers for those, through score_users.
     m = MultVAE(**FAST_VAE, encoder="recvae", skip_l2=None)
-    m.fit(_rows(80, [6] * 40, seed=3))
+    m.fit(_rows(80, [6] * 40, seed=3), device="cpu")
     X = _rows(80, [3])
     np.testing.assert_array_equal(m.score(X), score_users(m.net_, binarize(X), m._device))
     # and a saved, reloaded mult model takes the small path with the same result
-    mult = MultVAE(**FAST_VAE).fit(_rows(80, [6] * 40, seed=4))
+    mult = MultVAE(**FAST_VAE).fit(_rows(80, [6] * 40, seed=4), device="cpu")
     mult.save(tmp_path / "m.npz")
     loaded = MultVAE.load(tmp_path / "m.npz")
+    assert loaded._device.type == "cpu"  # served on CPU, also where a GPU is present
     np.testing.assert_allclose(loaded.score(X), mult.score(X), rtol=0, atol=TOL)
     np.testing.assert_allclose(
         loaded.score(X), score_users(loaded.net_, binarize(X), loaded._device), atol=TOL
     )
+
+
+def test_a_network_off_cpu_float32_is_declined_not_crashed() -> None:
+    """A net trained on CUDA (or cast to bf16) is scored by score_users on its own device: the
+    small path must decline it before touching its weights as numpy (an H200 run caught a
+    .numpy() of a CUDA tensor here; bf16 weights fail the same way and run on any machine)."""
+    net = _net(50, skip=True, decoder_hidden=True).to(torch.bfloat16)
+    assert score_users_small(net, _rows(50, [3])) is None
+    if torch.cuda.is_available():
+        assert score_users_small(_net(50, True, True).cuda(), _rows(50, [3])) is None
