@@ -15,6 +15,17 @@ def _normalize(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(norms, 1e-12)  # zero vectors get similarity 0 with everything
 
 
+def compute_device() -> str:
+    """``cuda`` where torch sees a GPU, else ``cpu``: for the offline all-pairs pass.
+
+    Chosen here, not from the model: loaded models always sit on the CPU (they serve one
+    visitor at a time), while the similarity of a whole catalogue is GPU-sized work.
+    """
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def topk_cosine(
     vectors: np.ndarray, k: int, block_size: int = 1024, device: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
