@@ -50,11 +50,15 @@ class Interaction(models.Model):
         help_text="The placement and model version that led here, e.g. 'product:related:v3'.",
     )
     client_event_id = models.CharField(
-        max_length=64,
+        max_length=140,
         null=True,
         blank=True,
         unique=True,
-        help_text="Set by the client; a retried event with the same id is stored once.",
+        help_text=(
+            "A retried event with the same id is stored once. Ids sent by API clients are "
+            "stored per shopper ('u<user id>/<id>' or 'v<visitor id>/<id>', see "
+            "tracking.shopper_event_id); the shop's own are 'order:...' and 'import:...'."
+        ),
     )
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -30,10 +30,23 @@ from .models import Event, Interaction
 logger = logging.getLogger(__name__)
 
 MAX_SOURCE_LENGTH = Interaction._meta.get_field("source").max_length
-MAX_CLIENT_EVENT_ID_LENGTH = Interaction._meta.get_field("client_event_id").max_length
+MAX_EVENT_ID_LENGTH = Interaction._meta.get_field("client_event_id").max_length  # as stored
+MAX_CLIENT_EVENT_ID_LENGTH = 64  # as an API client may send it (shopper_event_id adds <= 66)
 MAX_VISITOR_ID_LENGTH = Interaction._meta.get_field("visitor_id").max_length
 MAX_VALUE = Decimal("1e10")  # max_digits=12, decimal_places=2
 CENT = Decimal("0.01")
+
+
+def shopper_event_id(client_event_id: str, user_id: int | None, visitor_id: str) -> str:
+    """A client's event id in its shopper's own namespace, as it is stored.
+
+    The unique index deduplicates retries. Were client ids stored as sent, one client that
+    guessed another shopper's ids (they are often counters) could get that shopper's future
+    events dropped as "duplicates". A signed-in shopper's ids live under their user id, which
+    no one else can claim; an anonymous one's under their visitor id.
+    """
+    owner = f"u{user_id}" if user_id else f"v{visitor_id}"
+    return f"{owner}/{client_event_id}"
 
 
 class TrackingError(ValueError):
@@ -189,10 +202,8 @@ def validate_event(
             raise TrackingError(f"{name} must not contain NUL characters.")
     if len(source) > MAX_SOURCE_LENGTH:
         raise TrackingError(f"source is longer than {MAX_SOURCE_LENGTH} characters.")
-    if client_event_id is not None and not (0 < len(client_event_id) <= MAX_CLIENT_EVENT_ID_LENGTH):
-        raise TrackingError(
-            f"client_event_id must be 1 to {MAX_CLIENT_EVENT_ID_LENGTH} characters."
-        )
+    if client_event_id is not None and not (0 < len(client_event_id) <= MAX_EVENT_ID_LENGTH):
+        raise TrackingError(f"client_event_id must be 1 to {MAX_EVENT_ID_LENGTH} characters.")
     if created_at is None:
         created_at = timezone.now()
     elif timezone.is_naive(created_at):

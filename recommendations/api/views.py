@@ -201,6 +201,11 @@ class EventsView(APIView):
             return Response(body, status=status.HTTP_200_OK)
         user = request.user if request.user.is_authenticated else None
         visitor_id = batch.validated_data.get("visitor_id") or ""
+        for e in events:
+            if e.get("client_event_id"):
+                e["client_event_id"] = tracking.shopper_event_id(
+                    e["client_event_id"], user.pk if user else None, visitor_id
+                )
         ids = [e["client_event_id"] for e in events if e.get("client_event_id")]
         duplicates = (
             set(

@@ -93,8 +93,29 @@ def test_events_are_stored_once_per_client_event_id(api, shop):
     assert first.status_code == 201 and first.json()["stored"] == 2
     again = api.post("/api/recommendations/events/", payload, format="json").json()
     assert again == {"received": 2, "stored": 0, "duplicates": 2, "tracked": True}
-    assert Interaction.objects.filter(client_event_id__in=["e-1", "e-2"]).count() == 2
-    assert Interaction.objects.get(client_event_id="e-2").source == "app:home:v1"
+    stored = ["vphone-abcdefgh/e-1", "vphone-abcdefgh/e-2"]  # in the visitor's own namespace
+    assert Interaction.objects.filter(client_event_id__in=stored).count() == 2
+    assert Interaction.objects.get(client_event_id="vphone-abcdefgh/e-2").source == "app:home:v1"
+
+
+def test_a_client_event_id_is_unique_per_shopper_not_across_shoppers(api, shop):
+    """Another client sending the same ids (often counters) stores its own events and cannot
+    get this shopper's dropped as duplicates; a signed-in shopper's ids are under their user."""
+    items, _ = shop
+    events = [{"event": "view", "item": items[0].pk, "client_event_id": "1"}]
+    for visitor in ("phone-aaaaaaaa", "phone-bbbbbbbb"):
+        body = api.post("/api/recommendations/events/", {"visitor_id": visitor, "events": events},
+                        format="json").json()
+        assert body["stored"] == 1 and body["duplicates"] == 0, body
+    user = factories.user("eve")
+    api.force_authenticate(user)
+    body = api.post("/api/recommendations/events/", {"events": events}, format="json").json()
+    assert body["stored"] == 1 and body["duplicates"] == 0, body
+    again = api.post("/api/recommendations/events/", {"events": events}, format="json").json()
+    assert again["stored"] == 0 and again["duplicates"] == 1, again
+    assert sorted(Interaction.objects.filter(item=items[0], event="view").exclude(
+        client_event_id=None).values_list("client_event_id", flat=True)) == [
+        f"u{user.pk}/1", "vphone-aaaaaaaa/1", "vphone-bbbbbbbb/1"]
 
 
 def test_bad_events_get_field_errors_and_nothing_is_written(api, shop):

@@ -75,7 +75,8 @@ def test_concurrent_events_and_checkouts_reconcile(postgres, live_server):
                     failures.append(f"events {r.status_code}: {r.text[:200]}")
                     return
                 with lock:
-                    accepted.update(e["client_event_id"] for e in attempt)
+                    # stored in the signed-in shopper's namespace (tracking.shopper_event_id)
+                    accepted.update(f"u{users[n].pk}/{e['client_event_id']}" for e in attempt)
             previous = batch
             item = products[n % 6]
             token = session.cookies.get("csrftoken", "")

@@ -103,7 +103,7 @@ def test_tracking_can_be_switched_off(django_capture_on_commit_callbacks):
         ({"visitor_id": ""}, "signed-in user or an anonymous visitor_id"),
         ({"value": "abc"}, "value must be a number"),
         ({"value": "NaN"}, "finite"),
-        ({"client_event_id": "x" * 65}, "client_event_id"),
+        ({"client_event_id": "x" * (tracking.MAX_EVENT_ID_LENGTH + 1)}, "client_event_id"),
     ],
 )
 def test_invalid_events_are_refused_and_nothing_is_written(
