@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     # The signed cookie that identifies an anonymous visitor, and its lifetime (seconds).
     "VISITOR_COOKIE_NAME": "rec_vid",
     "VISITOR_COOKIE_MAX_AGE": 365 * 24 * 3600,
+    # API clients' visitor ids must be ones the server signed (POST .../visitors/); True also
+    # accepts bare ids that apps mint themselves, which anyone who learns one can then use.
+    "ACCEPT_UNSIGNED_VISITOR_IDS": False,
     # Session key where a visitor's own opt-out choice is kept (see tracking.opt_out()).
     "OPT_OUT_SESSION_KEY": "recommendations_opt_out",
     # --- training (tasks.train) --------------------------------------------------------
@@ -99,6 +102,8 @@ DEFAULTS: dict[str, Any] = {
     # Reads of the list endpoints per signed-in user, else per client address (each read
     # logs impressions); None switches the limit off.
     "READS_RATE": "1200/min",
+    # New visitor ids per client address a minute (POST .../visitors/).
+    "VISITORS_RATE": "30/min",
     # --- operations (rules.py, experiments.py, impressions.py, dashboard.py) -------------
     # A purchase of a clicked item by the same shopper within this many hours is attributed.
     "ATTRIBUTION_WINDOW_HOURS": 24,

@@ -46,6 +46,13 @@ def user(username: str | None = None, password: str = "correct-horse-battery", *
     )
 
 
+def visitor_token(visitor_id: str) -> str:
+    """What an API client sends for ``visitor_id``: the id as POST .../visitors/ signs it."""
+    from recommendations import visitors
+
+    return visitors.sign(visitor_id)
+
+
 def log_reader(**fields):
     """Staff who may view the interaction log (``recommendations.view_interaction``)."""
     from django.contrib.auth.models import Permission

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -17,8 +16,8 @@ from ..keys import MAX_PK
 from ..models import Event
 from ..services import item_payload
 from ..tracking import MAX_CLIENT_EVENT_ID_LENGTH, MAX_SOURCE_LENGTH
+from ..visitors import MAX_CLIENT_VALUE_LENGTH, from_client
 
-VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 #: How far back a client may date an event it sends late (offline mobile apps).
 MAX_EVENT_AGE = timedelta(days=7)
 CLOCK_SKEW = timedelta(minutes=5)
@@ -117,14 +116,20 @@ class EventSerializer(serializers.Serializer):
 
 class EventBatchSerializer(serializers.Serializer):
     visitor_id = serializers.CharField(
-        required=False, help_text="Anonymous clients: a random id of 8-64 letters, digits, - or _."
+        required=False,
+        max_length=MAX_CLIENT_VALUE_LENGTH,
+        help_text="Anonymous clients: the visitor id from POST /api/recommendations/visitors/.",
     )
     events = EventSerializer(many=True, allow_empty=False)
 
     def validate_visitor_id(self, value: str) -> str:
-        if not VISITOR_ID.match(value):
-            raise serializers.ValidationError("Use 8-64 letters, digits, '-' or '_'.")
-        return value
+        visitor_id = from_client(value)
+        if visitor_id is None:
+            raise serializers.ValidationError(
+                "Not a visitor id this server issued: get one from "
+                "POST /api/recommendations/visitors/."
+            )
+        return visitor_id
 
     def validate_events(self, events: list[dict]) -> list[dict]:
         limit = app_settings.MAX_EVENTS_PER_REQUEST
@@ -152,6 +157,13 @@ class EventBatchSerializer(serializers.Serializer):
                 {"visitor_id": ["Required for anonymous clients (or sign in)."]}
             )
         return attrs
+
+
+class VisitorSerializer(serializers.Serializer):
+    visitor_id = serializers.CharField(
+        read_only=True,
+        help_text="Keep it; send it as X-Visitor-Id and as the events' visitor_id.",
+    )
 
 
 class EventBatchResultSerializer(serializers.Serializer):

@@ -76,6 +76,13 @@ class EventsThrottle(ShopperRateThrottle):
     rate_setting = "EVENTS_RATE"
 
 
+class VisitorsThrottle(ShopperRateThrottle):
+    """New visitor ids (``VISITORS_RATE``): an app asks once per install."""
+
+    scope = "recommendations_visitors"
+    rate_setting = "VISITORS_RATE"
+
+
 class ReadsThrottle(ShopperRateThrottle):
     """Reads of the list endpoints (``READS_RATE``): each one also logs its impressions."""
 

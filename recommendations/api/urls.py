@@ -13,4 +13,5 @@ urlpatterns = [
     ),
     path("popular/", views.PopularView.as_view(), name="popular"),
     path("events/", views.EventsView.as_view(), name="events"),
+    path("visitors/", views.VisitorsView.as_view(), name="visitors"),
 ]

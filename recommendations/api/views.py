@@ -15,17 +15,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import experiments, impressions, services, tracking
+from .. import experiments, impressions, services, tracking, visitors
 from ..adapters import get_adapter
 from ..models import Interaction
 from .serializers import (
-    VISITOR_ID,
     EventBatchResultSerializer,
     EventBatchSerializer,
     ListParamsSerializer,
     RecommendationListSerializer,
+    VisitorSerializer,
 )
-from .throttling import EventsThrottle, ReadsThrottle
+from .throttling import EventsThrottle, ReadsThrottle, VisitorsThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,10 @@ VISITOR_HEADER = OpenApiParameter(
     str,
     location=OpenApiParameter.HEADER,
     required=False,
-    description="Anonymous mobile clients: their visitor id (browsers use the signed cookie).",
+    description=(
+        "Anonymous mobile clients: the visitor id from POST /api/recommendations/visitors/ "
+        "(browsers use the signed cookie). An id the server did not issue is ignored."
+    ),
 )
 
 
@@ -94,10 +97,9 @@ class ListView(APIView):
 
 
 def request_visitor_id(request: Request) -> str | None:
-    header = request.headers.get("X-Visitor-Id", "")
-    if header and VISITOR_ID.match(header):
-        return header
-    return get_adapter().get_visitor_id(request) or None
+    """The ``X-Visitor-Id`` the server issued, else the browser's cookie visitor."""
+    from_header = visitors.from_client(request.headers.get("X-Visitor-Id"))
+    return from_header or get_adapter().get_visitor_id(request) or None
 
 
 class ForMeView(ListView):
@@ -122,9 +124,7 @@ class CanReadShopperHistory(permissions.BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
-        return bool(
-            user and user.is_staff and user.has_perm("recommendations.view_interaction")
-        )
+        return bool(user and user.is_staff and user.has_perm("recommendations.view_interaction"))
 
 
 class UserRecommendationsView(ListView):
@@ -181,6 +181,21 @@ class PopularView(ListView):
         return self.respond(
             request, lambda: services.popular(params.get("category"), k), k, user, visitor_id
         )
+
+
+class VisitorsView(APIView):
+    """Issues an anonymous visitor id: what a mobile app keeps per install."""
+
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [VisitorsThrottle]
+
+    @extend_schema(
+        request=None,
+        responses={201: VisitorSerializer},
+        summary="A new anonymous visitor id (mobile clients, once per install)",
+    )
+    def post(self, request: Request) -> Response:
+        return Response({"visitor_id": visitors.mint()}, status=status.HTTP_201_CREATED)
 
 
 class EventsView(APIView):

@@ -15,7 +15,6 @@ from tests.factories import BROWSER, TRAINED_SETTINGS
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-
 @pytest.fixture
 def api():
     client = APIClient()
@@ -42,13 +41,16 @@ def test_related_and_bought_together(api, shop):
 def test_for_me_anonymous_by_visitor_header_and_signed_in(api, shop):
     items, _ = shop
     payload = {
-        "visitor_id": "phone-1234567",
+        "visitor_id": factories.visitor_token("phone-1234567"),
         "events": [{"event": "view", "item": p.pk} for p in items if int(p.name.split()[1]) == 3][
             :3
         ],
     }
     assert api.post("/api/recommendations/events/", payload, format="json").status_code == 201
-    body = api.get("/api/recommendations/for-me/?k=5", HTTP_X_VISITOR_ID="phone-1234567").json()
+    body = api.get(
+        "/api/recommendations/for-me/?k=5",
+        HTTP_X_VISITOR_ID=factories.visitor_token("phone-1234567"),
+    ).json()
     assert body["results"][0]["strategy"] == "model"
     assert all(r["item"]["name"].startswith("CLUSTER 3") for r in body["results"][:3])
     user = factories.user()
@@ -78,7 +80,7 @@ def test_popular_by_category(api, shop):
 def test_events_are_stored_once_per_client_event_id(api, shop):
     items, _ = shop
     payload = {
-        "visitor_id": "phone-abcdefgh",
+        "visitor_id": factories.visitor_token("phone-abcdefgh"),
         "events": [
             {"event": "add_to_cart", "item": items[0].pk, "quantity": 2, "client_event_id": "e-1"},
             {
@@ -104,8 +106,11 @@ def test_a_client_event_id_is_unique_per_shopper_not_across_shoppers(api, shop):
     items, _ = shop
     events = [{"event": "view", "item": items[0].pk, "client_event_id": "1"}]
     for visitor in ("phone-aaaaaaaa", "phone-bbbbbbbb"):
-        body = api.post("/api/recommendations/events/", {"visitor_id": visitor, "events": events},
-                        format="json").json()
+        body = api.post(
+            "/api/recommendations/events/",
+            {"visitor_id": factories.visitor_token(visitor), "events": events},
+            format="json",
+        ).json()
         assert body["stored"] == 1 and body["duplicates"] == 0, body
     user = factories.user("eve")
     api.force_authenticate(user)
@@ -113,16 +118,18 @@ def test_a_client_event_id_is_unique_per_shopper_not_across_shoppers(api, shop):
     assert body["stored"] == 1 and body["duplicates"] == 0, body
     again = api.post("/api/recommendations/events/", {"events": events}, format="json").json()
     assert again["stored"] == 0 and again["duplicates"] == 1, again
-    assert sorted(Interaction.objects.filter(item=items[0], event="view").exclude(
-        client_event_id=None).values_list("client_event_id", flat=True)) == [
-        f"u{user.pk}/1", "vphone-aaaaaaaa/1", "vphone-bbbbbbbb/1"]
+    assert sorted(
+        Interaction.objects.filter(item=items[0], event="view")
+        .exclude(client_event_id=None)
+        .values_list("client_event_id", flat=True)
+    ) == [f"u{user.pk}/1", "vphone-aaaaaaaa/1", "vphone-bbbbbbbb/1"]
 
 
 def test_bad_events_get_field_errors_and_nothing_is_written(api, shop):
     items, _ = shop
     before = Interaction.objects.count()
     payload = {
-        "visitor_id": "phone-abcdefgh",
+        "visitor_id": factories.visitor_token("phone-abcdefgh"),
         "events": [
             {"event": "view", "item": items[0].pk},
             {"event": "teleport", "item": items[0].pk},
@@ -137,18 +144,21 @@ def test_bad_events_get_field_errors_and_nothing_is_written(api, shop):
     assert "event" in errors["1"] and "quantity" in errors["2"] and "timestamp" in errors["3"]
     assert Interaction.objects.count() == before
     unknown = {
-        "visitor_id": "phone-abcdefgh",
+        "visitor_id": factories.visitor_token("phone-abcdefgh"),
         "events": [{"event": "view", "item": items[0].pk}, {"event": "view", "item": 999999}],
     }
     assert api.post("/api/recommendations/events/", unknown, format="json").json() == {
         "events": {"1": {"item": ["No such item."]}}
     }
     # Found by the fuzzer: an id past 64 bits overflowed SQLite's driver (a 500).
-    beyond_64_bits = {"visitor_id": "phone-abcdefgh", "events": [{"event": "view", "item": 2**72}]}
+    beyond_64_bits = {
+        "visitor_id": factories.visitor_token("phone-abcdefgh"),
+        "events": [{"event": "view", "item": 2**72}],
+    }
     response = api.post("/api/recommendations/events/", beyond_64_bits, format="json")
     assert response.status_code == 400 and "item" in response.json()["events"]["0"]
     too_many = {
-        "visitor_id": "phone-abcdefgh",
+        "visitor_id": factories.visitor_token("phone-abcdefgh"),
         "events": [{"event": "view", "item": items[0].pk}] * 101,
     }
     assert "At most 100" in str(
@@ -168,7 +178,10 @@ def test_bad_events_get_field_errors_and_nothing_is_written(api, shop):
 def test_events_are_throttled(api, shop):
     items, _ = shop
     cache.clear()
-    payload = {"visitor_id": "phone-throttled", "events": [{"event": "view", "item": items[0].pk}]}
+    payload = {
+        "visitor_id": factories.visitor_token("phone-throttled"),
+        "events": [{"event": "view", "item": items[0].pk}],
+    }
     with override_settings(RECOMMENDATIONS={**TRAINED_SETTINGS, "EVENTS_RATE": "2/min"}):
         codes = [
             api.post("/api/recommendations/events/", payload, format="json").status_code
@@ -184,7 +197,10 @@ def test_rotating_visitor_ids_do_not_escape_the_throttle(api, shop):
         codes = [
             api.post(
                 "/api/recommendations/events/",
-                {"visitor_id": f"rotating-{n}", "events": [{"event": "view", "item": items[0].pk}]},
+                {
+                    "visitor_id": factories.visitor_token(f"rotating-{n}"),
+                    "events": [{"event": "view", "item": items[0].pk}],
+                },
                 format="json",
             ).status_code
             for n in range(3)
@@ -195,7 +211,10 @@ def test_rotating_visitor_ids_do_not_escape_the_throttle(api, shop):
 
 def test_opted_out_and_bots_are_not_tracked(api, shop):
     items, _ = shop
-    payload = {"visitor_id": "phone-private", "events": [{"event": "view", "item": items[0].pk}]}
+    payload = {
+        "visitor_id": factories.visitor_token("phone-private"),
+        "events": [{"event": "view", "item": items[0].pk}],
+    }
     body = api.post("/api/recommendations/events/", payload, format="json", HTTP_SEC_GPC="1").json()
     assert body["tracked"] is False and body["stored"] == 0
     bot = api.post(
@@ -230,10 +249,60 @@ def test_schema_and_docs(api, shop):
 def test_a_nul_in_basic_credentials_is_refused_not_a_server_error(api, shop):
     # Found by the fuzzer on PostgreSQL, which refuses NUL in text: the lookup raised (a 500).
     credentials = base64.b64encode(b"staff\x00:secret").decode()
-    response = api.get(
-        "/api/recommendations/for-me/", HTTP_AUTHORIZATION=f"Basic {credentials}"
-    )
+    response = api.get("/api/recommendations/for-me/", HTTP_AUTHORIZATION=f"Basic {credentials}")
     # 403, not 401: session authentication comes first and sends no WWW-Authenticate.
     assert response.status_code == 403
     assert response.json() == {"detail": "Invalid username/password."}
 
+
+def test_a_minted_visitor_id_records_and_reads_that_visitors_list(api, shop):
+    items, _ = shop
+    response = api.post("/api/recommendations/visitors/")
+    assert response.status_code == 201
+    token = response.json()["visitor_id"]
+    assert token != api.post("/api/recommendations/visitors/").json()["visitor_id"]
+    cluster_3 = [p for p in items if int(p.name.split()[1]) == 3][:3]
+    events = [{"event": "view", "item": p.pk} for p in cluster_3]
+    body = {"visitor_id": token, "events": events}
+    assert api.post("/api/recommendations/events/", body, format="json").status_code == 201
+    raw = token.split(":")[0]  # stored under the id itself, not the signed form
+    assert Interaction.objects.filter(visitor_id=raw).count() == 3
+    results = api.get("/api/recommendations/for-me/", HTTP_X_VISITOR_ID=token).json()["results"]
+    assert results[0]["strategy"] == "model"
+    assert all(r["item"]["name"].startswith("CLUSTER 3") for r in results[:3])
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [
+        "phone-1234567",  # an id the client picked itself
+        "phone-1234567:forged-signature",
+        "vphone-1234567",  # ... or another visitor's id with another one's signature
+    ],
+)
+def test_a_visitor_id_the_server_did_not_issue_is_refused(api, shop, presented):
+    """Presenting a visitor id is enough to read that visitor's list, so only ids this server
+    signed are honoured: writes get a field error, reads ignore the header (no personal list)."""
+    items, _ = shop
+    owner = factories.visitor_token("phone-1234567")
+    events = [{"event": "view", "item": p.pk} for p in items[:3]]
+    api.post("/api/recommendations/events/", {"visitor_id": owner, "events": events}, format="json")
+    if presented.startswith("vphone"):
+        presented = "phone-1234567:" + factories.visitor_token("phone-7654321").split(":")[1]
+    before = Interaction.objects.count()
+    body = {"visitor_id": presented, "events": events}
+    response = api.post("/api/recommendations/events/", body, format="json")
+    assert response.status_code == 400 and "visitor_id" in response.json()
+    assert Interaction.objects.count() == before
+    read = api.get("/api/recommendations/for-me/", HTTP_X_VISITOR_ID=presented).json()
+    assert read["results"] and all(r["strategy"] != "model" for r in read["results"])
+
+
+def test_unsigned_visitor_ids_only_where_the_shop_allows_them(api, shop):
+    items, _ = shop
+    body = {"visitor_id": "app-minted-1", "events": [{"event": "view", "item": items[0].pk}]}
+    settings = {**TRAINED_SETTINGS, "ACCEPT_UNSIGNED_VISITOR_IDS": True}
+    with override_settings(RECOMMENDATIONS=settings):
+        assert api.post("/api/recommendations/events/", body, format="json").status_code == 201
+    assert Interaction.objects.filter(visitor_id="app-minted-1").count() == 1
+    assert api.post("/api/recommendations/events/", body, format="json").status_code == 400

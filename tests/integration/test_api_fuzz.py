@@ -32,6 +32,7 @@ def test_the_live_api_never_fails_and_matches_its_schema(live_server):
         RECOMMENDATIONS={
             "TRAINING": {"HOLDOUT_FRACTION": 0.15, "BASELINES": ["pop"]},
             "EVENTS_RATE": "10000/min",
+            "VISITORS_RATE": "10000/min",
         }
     ):
         factories.clustered_log(n_users=80)

@@ -68,7 +68,7 @@ def test_concurrent_events_and_checkouts_reconcile(postgres, live_server):
             for attempt in [batch] + ([previous] if previous else []):  # a retry of the last one
                 r = session.post(
                     f"{base}/api/recommendations/events/",
-                    json={"visitor_id": visitor, "events": attempt},
+                    json={"visitor_id": factories.visitor_token(visitor), "events": attempt},
                     headers={"X-CSRFToken": session.cookies.get("csrftoken", "")},
                 )
                 if r.status_code not in (200, 201):

@@ -79,7 +79,10 @@ def test_clicks_are_limited_per_address_even_without_a_cookie(item):
 
 def test_a_forged_forwarded_for_does_not_escape_the_events_throttle(client, item):
     cache.clear()
-    body = {"visitor_id": "phone-abcdefgh", "events": [{"event": "view", "item": item.pk}]}
+    body = {
+        "visitor_id": factories.visitor_token("phone-abcdefgh"),
+        "events": [{"event": "view", "item": item.pk}],
+    }
     with override_settings(RECOMMENDATIONS={**factories.TRAINED_SETTINGS, "EVENTS_RATE": "2/min"}):
         codes = [
             client.post(

@@ -104,7 +104,7 @@ def test_events_endpoint_matrix(client):
     assert (
         client.post(
             "/api/recommendations/events/",
-            {**body, "visitor_id": "visitor-123"},
+            {**body, "visitor_id": factories.visitor_token("visitor-123")},
             content_type="application/json",
             **UA,
         ).status_code
