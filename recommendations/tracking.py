@@ -45,7 +45,7 @@ def shopper_event_id(client_event_id: str, user_id: int | None, visitor_id: str)
     events dropped as "duplicates". A signed-in shopper's ids live under their user id, which
     no one else can claim; an anonymous one's under their visitor id.
     """
-    owner = f"u{user_id}" if user_id else f"v{visitor_id}"
+    owner = f"u{user_id}" if user_id is not None else f"v{visitor_id}"
     return f"{owner}/{client_event_id}"
 
 
