@@ -19,11 +19,14 @@ from django.core import signing
 
 from .conf import app_settings
 
-#: What a visitor id itself looks like (a signed one adds ``:<signature>``).
-VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+#: What a visitor id itself looks like (a signed one adds ``:<signature>``); use fullmatch.
+VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 #: The longest value a client may send: a 64-character id, ':' and a SHA-256 signature.
 MAX_CLIENT_VALUE_LENGTH = 64 + 1 + 43
 SALT = "recommendations.visitor-id"
+NOT_ISSUED = (
+    "Not a visitor id this server issued: get one from POST /api/recommendations/visitors/."
+)
 
 
 def sign(visitor_id: str) -> str:
@@ -42,7 +45,7 @@ def from_client(value: str | None) -> str | None:
     Signed by :func:`sign`: the id. Unsigned: the id only if
     ``ACCEPT_UNSIGNED_VISITOR_IDS``. Either way it must look like a visitor id.
     """
-    if not value or len(value) > MAX_CLIENT_VALUE_LENGTH:
+    if not value or len(value) > MAX_CLIENT_VALUE_LENGTH or not value.isascii():
         return None
     try:
         visitor_id = signing.Signer(salt=SALT).unsign(value)
@@ -50,4 +53,4 @@ def from_client(value: str | None) -> str | None:
         if not app_settings.ACCEPT_UNSIGNED_VISITOR_IDS:
             return None
         visitor_id = value
-    return visitor_id if VISITOR_ID.match(visitor_id) else None
+    return visitor_id if VISITOR_ID.fullmatch(visitor_id) else None

@@ -16,7 +16,7 @@ from ..keys import MAX_PK
 from ..models import Event
 from ..services import item_payload
 from ..tracking import MAX_CLIENT_EVENT_ID_LENGTH, MAX_SOURCE_LENGTH
-from ..visitors import MAX_CLIENT_VALUE_LENGTH, from_client
+from ..visitors import MAX_CLIENT_VALUE_LENGTH, NOT_ISSUED, from_client
 
 #: How far back a client may date an event it sends late (offline mobile apps).
 MAX_EVENT_AGE = timedelta(days=7)
@@ -125,10 +125,7 @@ class EventBatchSerializer(serializers.Serializer):
     def validate_visitor_id(self, value: str) -> str:
         visitor_id = from_client(value)
         if visitor_id is None:
-            raise serializers.ValidationError(
-                "Not a visitor id this server issued: get one from "
-                "POST /api/recommendations/visitors/."
-            )
+            raise serializers.ValidationError(NOT_ISSUED)
         return visitor_id
 
     def validate_events(self, events: list[dict]) -> list[dict]:

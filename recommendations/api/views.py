@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,7 +38,8 @@ VISITOR_HEADER = OpenApiParameter(
     required=False,
     description=(
         "Anonymous mobile clients: the visitor id from POST /api/recommendations/visitors/ "
-        "(browsers use the signed cookie). An id the server did not issue is ignored."
+        "(browsers use the signed cookie). An id this server did not issue is a 400: the "
+        "client should ask for a new one."
     ),
 )
 
@@ -97,9 +99,18 @@ class ListView(APIView):
 
 
 def request_visitor_id(request: Request) -> str | None:
-    """The ``X-Visitor-Id`` the server issued, else the browser's cookie visitor."""
-    from_header = visitors.from_client(request.headers.get("X-Visitor-Id"))
-    return from_header or get_adapter().get_visitor_id(request) or None
+    """The ``X-Visitor-Id`` the server issued, else the browser's cookie visitor.
+
+    A header the server did not issue (made up, tampered with, or signed with a retired
+    ``SECRET_KEY``) is a 400, not silently ignored: the app learns that its id is dead.
+    """
+    header = request.headers.get("X-Visitor-Id")
+    if header:
+        visitor_id = visitors.from_client(header)
+        if visitor_id is None:
+            raise ValidationError({"X-Visitor-Id": [visitors.NOT_ISSUED]})
+        return visitor_id
+    return get_adapter().get_visitor_id(request) or None
 
 
 class ForMeView(ListView):
@@ -145,7 +156,7 @@ class UserRecommendationsView(ListView):
 class ItemListView(ListView):
     service = staticmethod(services.related_to)
 
-    @extend_schema(parameters=[K], responses=RecommendationListSerializer)
+    @extend_schema(parameters=[K, VISITOR_HEADER], responses=RecommendationListSerializer)
     def get(self, request: Request, pk: int) -> Response:
         try:  # this process's item cache: no query when the item was served recently
             item = services.get_item(pk)
@@ -170,7 +181,11 @@ class PopularView(ListView):
     placement = "popular"
 
     @extend_schema(
-        parameters=[K, OpenApiParameter("category", int, description="Only this category.")],
+        parameters=[
+            K,
+            OpenApiParameter("category", int, description="Only this category."),
+            VISITOR_HEADER,
+        ],
         responses=RecommendationListSerializer,
         summary="Most bought items",
     )

@@ -278,11 +278,13 @@ def test_a_minted_visitor_id_records_and_reads_that_visitors_list(api, shop):
         "phone-1234567",  # an id the client picked itself
         "phone-1234567:forged-signature",
         "vphone-1234567",  # ... or another visitor's id with another one's signature
+        "phone-1234567\n",  # what a looser pattern ($ before a newline) would let through
+        "phone-1234567:\u00e9",
     ],
 )
 def test_a_visitor_id_the_server_did_not_issue_is_refused(api, shop, presented):
     """Presenting a visitor id is enough to read that visitor's list, so only ids this server
-    signed are honoured: writes get a field error, reads ignore the header (no personal list)."""
+    signed are honoured: writes get a field error on visitor_id, reads one on the header."""
     items, _ = shop
     owner = factories.visitor_token("phone-1234567")
     events = [{"event": "view", "item": p.pk} for p in items[:3]]
@@ -294,8 +296,12 @@ def test_a_visitor_id_the_server_did_not_issue_is_refused(api, shop, presented):
     response = api.post("/api/recommendations/events/", body, format="json")
     assert response.status_code == 400 and "visitor_id" in response.json()
     assert Interaction.objects.count() == before
-    read = api.get("/api/recommendations/for-me/", HTTP_X_VISITOR_ID=presented).json()
-    assert read["results"] and all(r["strategy"] != "model" for r in read["results"])
+    for path in ("for-me/", f"items/{items[0].pk}/related/", "popular/"):
+        read = api.get(f"/api/recommendations/{path}", HTTP_X_VISITOR_ID=presented)
+        assert read.status_code == 400, path
+        assert "X-Visitor-Id" in read.json() and "results" not in read.json()
+    # without the header the same client is an anonymous visitor again
+    assert api.get("/api/recommendations/for-me/").status_code == 200
 
 
 def test_unsigned_visitor_ids_only_where_the_shop_allows_them(api, shop):
