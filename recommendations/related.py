@@ -24,7 +24,7 @@ from .adapters import get_adapter
 from .conf import app_settings
 from .db import bulk_insert
 from .extract import extract_log
-from .ml.similarity import compute_device, copurchase_lift, topk_cosine
+from .ml.similarity import copurchase_lift, topk_cosine_on_best_device
 from .models import ModelVersion, RelatedItem
 from .versions import load_version
 
@@ -55,7 +55,7 @@ def compute_related(
 
     loaded = load_version(version)
     vectors = loaded.model.item_vectors()
-    idx, scores = topk_cosine(vectors, k, device=compute_device())
+    idx, scores = topk_cosine_on_best_device(vectors, k)
     rows += _rows(version.pk, RelatedItem.Kind.SIMILAR, loaded.item_ids, idx, scores, existing)
     report.similar = len(rows)
     say(f"{report.similar:,} similar-item pairs from the model")

@@ -6,8 +6,12 @@ matrix for a 40K-item catalogue would be 6 GB, the blocks are a few hundred MB a
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse as sp
+
+logger = logging.getLogger(__name__)
 
 
 def _normalize(v: np.ndarray) -> np.ndarray:
@@ -24,6 +28,21 @@ def compute_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def topk_cosine_on_best_device(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`topk_cosine` on :func:`compute_device`, and on the CPU when the GPU has no room
+    (another process, a training run say, may hold its memory)."""
+    import torch
+
+    device = compute_device()
+    if device != "cpu":
+        try:
+            return topk_cosine(vectors, k, device=device)
+        except torch.cuda.OutOfMemoryError:
+            logger.warning("similarity: the GPU is out of memory; computing on the CPU")
+            torch.cuda.empty_cache()
+    return topk_cosine(vectors, k, device="cpu")
 
 
 def topk_cosine(

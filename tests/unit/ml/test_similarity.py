@@ -53,3 +53,26 @@ def test_copurchase_lift_min_support_pads() -> None:
     # item 0 with 1: support 1, lift 1*3/(2*1) = 1.5; with 2: 1*3/(2*2) = 0.75
     assert idx[0].tolist() == [1, 2]
     assert np.allclose(lift[0], [1.5, 0.75])
+
+
+def test_the_similarity_pass_falls_back_to_the_cpu_when_the_gpu_is_full(monkeypatch) -> None:
+    """CI has no GPU: a stand-in device that runs out of memory exercises the fallback."""
+    import torch
+
+    from recommendations.ml import similarity
+
+    real = similarity.topk_cosine
+    tried: list[str] = []
+
+    def full_gpu(vectors, k, block_size=1024, device=None):
+        tried.append(device)
+        if device == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real(vectors, k, block_size, device)
+
+    monkeypatch.setattr(similarity, "compute_device", lambda: "cuda")
+    monkeypatch.setattr(similarity, "topk_cosine", full_gpu)
+    V = np.random.default_rng(1).normal(size=(20, 4)).astype(np.float32)
+    idx, _ = similarity.topk_cosine_on_best_device(V, 3)
+    assert tried == ["cuda", "cpu"]
+    assert (idx == real(V, 3)[0]).all()
