@@ -43,11 +43,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 f"RECOMMENDATIONS['ADAPTER'] cannot be imported: {exc}", id="recommendations.E003"
             )
         )
-    if "recommendations.middleware.VisitorMiddleware" not in settings.MIDDLEWARE:
+    if "recommendations.tracking.middleware.VisitorMiddleware" not in settings.MIDDLEWARE:
         errors.append(
             Warning(
                 "VisitorMiddleware is not installed: anonymous visitors won't be tracked.",
-                hint="Add 'recommendations.middleware.VisitorMiddleware' to MIDDLEWARE.",
+                hint="Add 'recommendations.tracking.middleware.VisitorMiddleware' to MIDDLEWARE.",
                 id="recommendations.W001",
             )
         )

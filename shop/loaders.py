@@ -28,8 +28,8 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils.text import slugify
 
-from recommendations import tracking
 from recommendations.db import bulk_insert
+from recommendations.tracking import recording as tracking
 
 from .categories import all_category_names, categorise
 from .models import Category, Order, OrderLine, Product

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from recommendations.schedules import beat_schedule
+from recommendations.learning.schedules import beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,7 +46,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "recommendations.middleware.VisitorMiddleware",
+    "recommendations.tracking.middleware.VisitorMiddleware",
 ]
 
 ROOT_URLCONF = "shop.urls"

@@ -48,7 +48,7 @@ def user(username: str | None = None, password: str = "correct-horse-battery", *
 
 def visitor_token(visitor_id: str) -> str:
     """What an API client sends for ``visitor_id``: the id as POST .../visitors/ signs it."""
-    from recommendations import visitors
+    from recommendations.tracking import visitors
 
     return visitors.sign(visitor_id)
 
@@ -105,7 +105,7 @@ def clustered_log(n_users: int = 160, n_items: int = 40, clusters: int = 4, seed
 
 def trained_version(algorithm: str = "ease", hyperparameters: dict | None = None):
     """Train and activate a version on whatever log the test made (EASE: fast, exact)."""
-    from recommendations.tasks import queue_training
+    from recommendations.learning.tasks import queue_training
 
     params = hyperparameters if hyperparameters is not None else {"l2": 10.0}
     version = queue_training(algorithm=algorithm, hyperparameters=params, force_activate=True)

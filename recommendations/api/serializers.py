@@ -12,11 +12,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..conf import app_settings, get_item_model
-from ..keys import MAX_PK
 from ..models import Event
-from ..services import item_payload
-from ..tracking import MAX_CLIENT_EVENT_ID_LENGTH, MAX_SOURCE_LENGTH
-from ..visitors import MAX_CLIENT_VALUE_LENGTH, NOT_ISSUED, from_client
+from ..serving.lists import item_payload
+from ..tracking.keys import MAX_PK
+from ..tracking.recording import MAX_CLIENT_EVENT_ID_LENGTH, MAX_SOURCE_LENGTH
+from ..tracking.visitors import MAX_CLIENT_VALUE_LENGTH, NOT_ISSUED, from_client
 
 #: How far back a client may date an event it sends late (offline mobile apps).
 MAX_EVENT_AGE = timedelta(days=7)

@@ -16,9 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import experiments, impressions, services, tracking, visitors
 from ..adapters import get_adapter
 from ..models import Interaction
+from ..serving import experiments, impressions
+from ..serving import lists as services
+from ..tracking import recording as tracking
+from ..tracking import visitors
 from .serializers import (
     EventBatchResultSerializer,
     EventBatchSerializer,

@@ -26,8 +26,9 @@ from django.db.models import Model
 from django.utils import translation
 from django.utils.safestring import SafeString
 
-from .. import experiments, impressions, services
 from ..adapters import get_adapter
+from ..serving import experiments, impressions
+from ..serving import lists as services
 
 register = template.Library()
 logger = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from recommendations import services
 from recommendations.models import ModelVersion
+from recommendations.serving import lists as services
 from tests import factories
 from tests.e2e.browser import ARTIFACTS, MARKS, SHOPPER_UA
 

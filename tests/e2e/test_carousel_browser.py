@@ -4,8 +4,8 @@ import time
 
 from django.test import override_settings
 
-from recommendations import services
 from recommendations.models import Interaction
+from recommendations.serving import lists as services
 from tests import factories
 from tests.e2e.browser import ARTIFACTS, MARKS, SHOPPER_UA
 

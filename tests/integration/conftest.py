@@ -8,7 +8,7 @@ from tests import factories
 def _no_impressions_from_other_tests():
     """Impressions wait in a per-process batch (see recommendations.impressions): each test
     starts and ends without rows another test logged."""
-    from recommendations import impressions
+    from recommendations.serving import impressions
 
     impressions.discard()
     yield
@@ -18,7 +18,7 @@ def _no_impressions_from_other_tests():
 @pytest.fixture
 def shop():
     """A clustered interaction log and the version trained on it, active and loaded fresh."""
-    from recommendations import services
+    from recommendations.serving import lists as services
 
     with override_settings(RECOMMENDATIONS=factories.TRAINED_SETTINGS):
         items = factories.clustered_log()

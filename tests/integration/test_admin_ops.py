@@ -9,8 +9,8 @@ from django.contrib.auth.models import Permission
 from django.test import override_settings
 from django.urls import reverse
 
-from recommendations import services
 from recommendations.models import Experiment, ManualRelatedItem, ModelVersion, RelatedItem
+from recommendations.serving import lists as services
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

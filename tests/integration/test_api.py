@@ -7,8 +7,8 @@ from django.core.cache import cache
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from recommendations import services
 from recommendations.models import Interaction
+from recommendations.serving import lists as services
 from tests import factories
 from tests.factories import BROWSER, TRAINED_SETTINGS
 

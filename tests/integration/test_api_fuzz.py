@@ -17,8 +17,8 @@ from schemathesis.checks import (
     response_schema_conformance,
 )
 
-from recommendations import services
 from recommendations.models import Interaction
+from recommendations.serving import lists as services
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,9 +7,10 @@ import pytest
 import redis
 from django.test import override_settings
 
-from recommendations import buffer, tracking
+from recommendations.learning.tasks import flush_buffer
 from recommendations.models import Interaction
-from recommendations.tasks import flush_buffer
+from recommendations.tracking import buffer
+from recommendations.tracking import recording as tracking
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,8 +5,8 @@ from django.core.cache import cache
 from django.template import Context, Template
 from django.test import RequestFactory
 
-from recommendations import services
 from recommendations.models import Interaction
+from recommendations.serving import lists as services
 from tests.factories import BROWSER
 
 pytestmark = pytest.mark.django_db(transaction=True)

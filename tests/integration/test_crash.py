@@ -12,9 +12,9 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from recommendations import services
+from recommendations.learning.tasks import TRAIN_LOCK, queue_training
 from recommendations.models import ModelVersion, TaskLock
-from recommendations.tasks import TRAIN_LOCK, queue_training
+from recommendations.serving import lists as services
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

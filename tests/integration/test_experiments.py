@@ -10,8 +10,9 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from recommendations import experiments, impressions, services
 from recommendations.models import Experiment, ExperimentVariant, Impression, Interaction
+from recommendations.serving import experiments, impressions
+from recommendations.serving import lists as services
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -66,7 +66,7 @@ def test_click_item_must_be_ascii_digits_in_range(client, item):
 def test_clicks_are_limited_per_address_even_without_a_cookie(item):
     from django.test import Client
 
-    from recommendations.views import CLICKS_PER_MINUTE
+    from recommendations.tracking.views import CLICKS_PER_MINUTE
 
     cache.clear()
     # A script that never keeps the visitor cookie gets a new visitor id on every request.

@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from recommendations import tracking
 from recommendations.models import Interaction
+from recommendations.tracking import recording as tracking
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

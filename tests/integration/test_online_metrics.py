@@ -13,8 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from recommendations import dashboard, impressions
 from recommendations.models import Impression, Interaction
+from recommendations.serving import impressions
+from recommendations.serving import performance as dashboard
 from tests import factories
 from tests.factories import BROWSER, TRAINED_SETTINGS
 

@@ -5,12 +5,12 @@ import torch
 from django.core.management import call_command
 from django.test import override_settings
 
-from recommendations import versions
-from recommendations.locks import Lease, LockBusy
+from recommendations.learning import versions
+from recommendations.learning.locks import Lease, LockBusy
+from recommendations.learning.tasks import TRAIN_LOCK, queue_training, train
+from recommendations.learning.training import NotEnoughData
 from recommendations.ml.artifacts import ArtifactError
 from recommendations.models import ModelVersion, RelatedItem, TaskLock
-from recommendations.tasks import TRAIN_LOCK, queue_training, train
-from recommendations.training import NotEnoughData
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

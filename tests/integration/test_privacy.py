@@ -6,8 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from recommendations import services, tracking, versions
+from recommendations.learning import versions
 from recommendations.models import Interaction
+from recommendations.serving import lists as services
+from recommendations.tracking import recording as tracking
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

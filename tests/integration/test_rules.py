@@ -7,8 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from recommendations import rules, services
 from recommendations.models import MerchandisingRule
+from recommendations.serving import lists as services
+from recommendations.serving import rules
 from tests import factories
 from tests.factories import BROWSER
 
@@ -89,7 +90,7 @@ def test_exclusions_by_item_and_category_on_one_placement_or_everywhere(shop):
 
     other_shelf = factories.category("Gifts")
     gift = factories.product(category=other_shelf, name="GIFT")
-    from recommendations import tracking
+    from recommendations.tracking import recording as tracking
 
     for n in range(100):
         tracking.record("purchase", gift, visitor_id=f"gift-{n}")
@@ -116,7 +117,7 @@ def test_a_boost_moves_a_category_up_by_rank(shop):
     _ = shop
     shelf = factories.category("Boosted")
     boosted = factories.product(category=shelf, name="BOOSTED")
-    from recommendations import tracking
+    from recommendations.tracking import recording as tracking
 
     for n in range(3):
         tracking.record("purchase", boosted, visitor_id=f"b-{n}")

@@ -5,8 +5,10 @@ import threading
 import pytest
 from django.test import override_settings
 
-from recommendations import services, tracking, versions
+from recommendations.learning import versions
 from recommendations.models import Interaction
+from recommendations.serving import lists as services
+from recommendations.tracking import recording as tracking
 from tests import factories
 from tests.factories import TRAINED_SETTINGS
 

@@ -10,8 +10,9 @@ from django.core.signals import request_finished, request_started
 from django.template import Context, Template, engines
 from django.test import RequestFactory, override_settings
 
-from recommendations import services, signals
+from recommendations import signals
 from recommendations.adapters import DefaultAdapter, get_adapter
+from recommendations.serving import lists as services
 from recommendations.templatetags import recommendations as tags
 from shop.adapters import ShopAdapter
 from shop.models import Product

@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from recommendations.learning.tasks import prune_interactions, queue_training
 from recommendations.models import Interaction, ModelVersion, RelatedItem
-from recommendations.tasks import prune_interactions, queue_training
 from shop.celery import app
 from tests import factories
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from recommendations.conf import app_settings
-from recommendations.extract import extract_log
+from recommendations.learning.extract import extract_log
 from recommendations.ml.data import build_interaction_matrix
 from recommendations.ml.evaluate import evaluate_models, format_table
 from recommendations.ml.models import REGISTRY

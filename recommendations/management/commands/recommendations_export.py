@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from recommendations.privacy import export
+from recommendations.tracking.privacy import export
 
 
 class Command(BaseCommand):

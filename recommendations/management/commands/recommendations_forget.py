@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from recommendations.privacy import forget
+from recommendations.tracking.privacy import forget
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from recommendations.conf import app_settings
-from recommendations.tasks import prune_interactions
+from recommendations.learning.tasks import prune_interactions
 
 
 class Command(BaseCommand):

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from recommendations.learning.related import compute_related
 from recommendations.models import ModelVersion
-from recommendations.related import compute_related
 
 
 class Command(BaseCommand):

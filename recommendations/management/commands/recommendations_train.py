@@ -9,9 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from recommendations.conf import app_settings
+from recommendations.learning.tasks import queue_training, train
 from recommendations.ml.models import REGISTRY
 from recommendations.models import ModelVersion
-from recommendations.tasks import queue_training, train
 
 
 class Command(BaseCommand):

@@ -10,8 +10,9 @@ from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
-from . import signals, tracking
-from .adapters import get_adapter
+from .. import signals
+from ..adapters import get_adapter
+from . import recording as tracking
 
 
 @receiver(signals.item_viewed, dispatch_uid="recommendations.item_viewed")
@@ -85,6 +86,6 @@ def on_catalogue_changed(sender: Any, **kwargs: Any) -> None:
     """An item was saved or deleted, or an order changed stock (``queryset.update``, which
     sends no ``post_save``): cached item objects and payloads start a new epoch. Stock itself
     is read fresh on every list; raw fixture loads count too (they change rows)."""
-    from .services import catalogue_changed
+    from ..serving.lists import catalogue_changed
 
     catalogue_changed(kwargs.get("using"))

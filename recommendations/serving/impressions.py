@@ -42,8 +42,8 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .conf import app_settings
-from .models import Impression
+from ..conf import app_settings
+from ..models import Impression
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def log(
     visitor_id: str | None = None,
 ) -> bool:
     """Buffer one impression; False when it was deliberately not logged."""
-    from .tracking import should_track
+    from ..tracking.recording import should_track
 
     if not item_ids or request is None or not enabled() or not should_track(request):
         return False
@@ -133,7 +133,7 @@ def log(
         request_user = getattr(request, "user", None)
         user = request_user if request_user is not None and request_user.is_authenticated else None
     if visitor_id is None:
-        from .adapters import get_adapter
+        from ..adapters import get_adapter
 
         visitor_id = get_adapter().get_visitor_id(request)
     if user is None and not visitor_id:

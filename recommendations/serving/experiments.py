@@ -30,8 +30,8 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from .conf import app_settings
-from .models import Experiment, ExperimentVariant
+from ..conf import app_settings
+from ..models import Experiment, ExperimentVariant
 
 CACHE_KEY = "recommendations:experiments"
 
@@ -50,7 +50,7 @@ class Variant:
 
     def serving_version(self) -> int | None:
         """What ``services.serving_version`` gets: None keeps the active version."""
-        from .services import NO_MODEL
+        from .lists import NO_MODEL
 
         if self.kind == ExperimentVariant.Kind.POPULAR:
             return NO_MODEL
@@ -145,7 +145,7 @@ def variant_for(placement: str, user: Any = None, visitor_id: str | None = None)
 @contextmanager
 def serving(placement: str, user: Any = None, visitor_id: str | None = None) -> Iterator[Any]:
     """Serve this visitor's variant of ``placement`` inside the block; yields it (or None)."""
-    from .services import serving_version
+    from .lists import serving_version
 
     variant = variant_for(placement, user, visitor_id)
     if variant is None:
@@ -241,7 +241,7 @@ class VariantResult:
 
 def results(experiment: Experiment, until: datetime | None = None) -> dict[str, Any]:
     """Per-variant exposure, clicks and attributed purchases, with the tests vs the control."""
-    from . import dashboard
+    from . import performance as dashboard
 
     now = timezone.now()
     until = min(filter(None, [until or now, experiment.ends_at]))

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import TaskLock
+from ..models import TaskLock
 
 
 class Lease:

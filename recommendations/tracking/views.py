@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import tracking
-from .api.throttling import client_address, count_in_window
-from .conf import get_item_model
+from ..api.throttling import client_address, count_in_window
+from ..conf import get_item_model
+from . import recording as tracking
 from .keys import is_pk_text
 
 CLICKS_PER_MINUTE = 60

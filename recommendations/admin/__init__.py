@@ -27,11 +27,10 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
-from . import charts, dashboard, experiments, impressions, rules, services, tasks, versions
-from .adapters import get_adapter
-from .conf import get_item_model
-from .keys import is_pk_text
-from .models import (
+from ..adapters import get_adapter
+from ..conf import get_item_model
+from ..learning import tasks, versions
+from ..models import (
     Experiment,
     ExperimentVariant,
     Impression,
@@ -42,6 +41,11 @@ from .models import (
     OnlineMetrics,
     RelatedItem,
 )
+from ..serving import experiments, impressions, rules
+from ..serving import lists as services
+from ..serving import performance as dashboard
+from ..tracking.keys import is_pk_text
+from . import charts
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .conf import app_settings
+from ..conf import app_settings
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def append(rows: list[tuple]) -> bool:
 
 def flush(max_batches: int = 100) -> int:
     """Write buffered events to the database; returns how many rows were written."""
-    from .tracking import insert_rows
+    from .recording import insert_rows
 
     client = _client()
     key = app_settings.BUFFER["KEY"]

@@ -61,11 +61,11 @@ from django.db import transaction
 from django.db.models import Count, Exists, Max, Model, OuterRef, Q
 from django.dispatch import receiver
 
-from . import cache_keys
-from .adapters import get_adapter
-from .conf import app_settings
-from .models import Event, Interaction, ModelVersion, RelatedItem
-from .versions import LoadedVersion, load_version
+from .. import cache_keys
+from ..adapters import get_adapter
+from ..conf import app_settings
+from ..learning.versions import LoadedVersion, load_version
+from ..models import Event, Interaction, ModelVersion, RelatedItem
 
 logger = logging.getLogger(__name__)
 

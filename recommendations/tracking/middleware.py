@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.core.signing import BadSignature
 from django.http import HttpRequest, HttpResponse
 
-from .conf import app_settings
+from ..conf import app_settings
 
 SALT = "recommendations.visitor"
 

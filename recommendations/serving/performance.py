@@ -42,9 +42,9 @@ from django.db.models import (
 from django.db.models.functions import Cast, Concat, TruncDate
 from django.utils import timezone
 
-from .adapters import get_adapter
-from .conf import app_settings
-from .models import Event, Experiment, Impression, Interaction
+from ..adapters import get_adapter
+from ..conf import app_settings
+from ..models import Event, Experiment, Impression, Interaction
 
 #: A click is matched to an impression shown at most this long before it.
 IMPRESSION_LOOKBACK = timedelta(hours=24)

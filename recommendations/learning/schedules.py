@@ -1,6 +1,6 @@
 """The default Celery beat schedule; a shop merges it into ``CELERY_BEAT_SCHEDULE``.
 
-    from recommendations.schedules import beat_schedule
+    from recommendations.learning.schedules import beat_schedule
     CELERY_BEAT_SCHEDULE = {**beat_schedule(), **my_own_entries}
 
 Related items are not scheduled: ``train`` queues ``score_similarity`` itself after each

@@ -20,11 +20,11 @@ from django.core.files.storage import storages
 from django.db import transaction
 from django.utils import timezone
 
-from . import cache_keys
-from .conf import app_settings
-from .ml.artifacts import ArtifactError, load_artifact, save_artifact
-from .ml.models import Recommender
-from .models import ModelVersion
+from .. import cache_keys
+from ..conf import app_settings
+from ..ml.artifacts import ArtifactError, load_artifact, save_artifact
+from ..ml.models import Recommender
+from ..models import ModelVersion
 
 logger = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ import numpy as np
 import scipy.sparse as sp
 from django.utils import timezone
 
-from .conf import app_settings
+from ..conf import app_settings
+from ..ml.data import build_interaction_matrix, split_strong
+from ..ml.evaluate import evaluate_model
+from ..ml.metrics import evaluate_scores
+from ..ml.models import REGISTRY
+from ..models import ModelVersion
 from .extract import extract_log
-from .ml.data import build_interaction_matrix, split_strong
-from .ml.evaluate import evaluate_model
-from .ml.metrics import evaluate_scores
-from .ml.models import REGISTRY
-from .models import ModelVersion
 from .versions import LoadedVersion, active_version, load_version, save_version_artifacts
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import pandas as pd
 from django.db import connection
 from django.db.models import FloatField, Func
 
-from .models import Event, Interaction
+from ..models import Event, Interaction
 
 CHUNK = 50_000
 EVENT_CATEGORIES = pd.CategoricalDtype(Event.values)

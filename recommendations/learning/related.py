@@ -20,12 +20,12 @@ import pandas as pd
 import scipy.sparse as sp
 from django.db import transaction
 
-from .adapters import get_adapter
-from .conf import app_settings
-from .db import bulk_insert
+from ..adapters import get_adapter
+from ..conf import app_settings
+from ..db import bulk_insert
+from ..ml.similarity import copurchase_lift, topk_cosine_on_best_device
+from ..models import ModelVersion, RelatedItem
 from .extract import extract_log
-from .ml.similarity import copurchase_lift, topk_cosine_on_best_device
-from .models import ModelVersion, RelatedItem
 from .versions import load_version
 
 logger = logging.getLogger(__name__)

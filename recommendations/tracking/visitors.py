@@ -17,7 +17,7 @@ import uuid
 
 from django.core import signing
 
-from .conf import app_settings
+from ..conf import app_settings
 
 #: What a visitor id itself looks like (a signed one adds ``:<signature>``); use fullmatch.
 VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")

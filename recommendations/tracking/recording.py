@@ -21,11 +21,12 @@ from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import buffer, cache_keys
-from .adapters import get_adapter
-from .conf import app_settings
-from .db import bulk_insert
-from .models import Event, Interaction
+from .. import cache_keys
+from ..adapters import get_adapter
+from ..conf import app_settings
+from ..db import bulk_insert
+from ..models import Event, Interaction
+from . import buffer
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Model, Q
 
-from . import cache_keys
-from .models import Interaction
+from .. import cache_keys
+from ..models import Interaction
 
 
 def personal_models() -> list[type[Model]]:

@@ -16,9 +16,9 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from .conf import app_settings
+from ..conf import app_settings
+from ..models import Interaction, ModelVersion
 from .locks import Lease, LockBusy
-from .models import Interaction, ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def prune_interactions(retention_days: int | None = None) -> int:
     days = app_settings.RETENTION_DAYS if retention_days is None else retention_days
     if days is None:
         return 0
-    from .models import Impression
+    from ..models import Impression
 
     cutoff = timezone.now() - timedelta(days=days)
     deleted, _ = Interaction.objects.filter(created_at__lt=cutoff).delete()
@@ -161,7 +161,7 @@ def prune_interactions(retention_days: int | None = None) -> int:
 )
 def flush_buffer() -> int:
     """Write the Redis event buffer to the log in bulk (a no-op when buffering is off)."""
-    from . import buffer
+    from ..tracking import buffer
 
     return buffer.flush() if buffer.enabled() else 0
 

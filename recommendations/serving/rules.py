@@ -34,12 +34,12 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from .adapters import get_adapter
-from .conf import app_settings
-from .models import ManualRelatedItem, MerchandisingRule
+from ..adapters import get_adapter
+from ..conf import app_settings
+from ..models import ManualRelatedItem, MerchandisingRule
 
 if TYPE_CHECKING:
-    from .services import Recommendation
+    from .lists import Recommendation
 
 RULES_KEY = "recommendations:rules"
 MANUAL_KEY = "recommendations:manual-related"
@@ -171,7 +171,7 @@ def _pin(
     banned_categories: set[str],
     category: Any,
 ) -> list[Recommendation]:
-    from .services import Recommendation
+    from .lists import Recommendation
 
     present = {rec.item.pk: rec for rec in out}
     missing = {rule.item_id for rule in pins} - set(present)
