@@ -14,7 +14,8 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from .conf import app_settings, get_item_model
+from .conf import app_settings, get_item_model, import_path
+from .db import compiled_rows
 
 
 class DefaultAdapter:
@@ -55,46 +56,18 @@ class DefaultAdapter:
         if not ids:
             return set()
         if self.static_visibility and all(type(pk) is int for pk in ids):
-            found = self._visible_ids_compiled(ids)
-            if found is not None:
-                return found
+            # One statement per IN-list size (padded to a power of two with the last id).
+            size = 1 << (len(ids) - 1).bit_length()
+            rows = compiled_rows(
+                ("visible-ids", type(self), size),
+                lambda pks: self.visible_items().filter(pk__in=pks).order_by()
+                .values_list("pk", flat=True),
+                ids + [ids[-1]] * (size - len(ids)),
+            )
+            if rows is not None:
+                return {row[0] for row in rows}
         visible = self.visible_items().filter(pk__in=ids).order_by()
         return set(visible.values_list("pk", flat=True))
-
-    _SENTINEL = -7_340_000_000_000  # ids no table holds, to find where the ids go
-
-    def _visible_ids_compiled(self, ids: list[int]) -> set[int] | None:
-        """:meth:`visible_ids` through a statement compiled once per IN-list size (ids padded
-        to a power of two, repeating the last). None where the query's shape is unexpected
-        (then the ORM is used, and this is not tried again)."""
-        from django.db import connections
-
-        size = 1 << (len(ids) - 1).bit_length()
-        statements = self.__dict__.setdefault("_visible_statements", {})
-        statement = statements.get(size)
-        if statement is None:
-            if statements.get("broken"):
-                return None
-            sentinels = [self._SENTINEL - i for i in range(size)]
-            qs = self.visible_items().filter(pk__in=sentinels).order_by()
-            qs = qs.values_list("pk", flat=True)
-            pk_type = qs.model._meta.pk.get_internal_type()
-            sql, params = qs.query.get_compiler(qs.db).as_sql()
-            params = list(params)
-            places = [i for i, value in enumerate(params) if value in sentinels]
-            if pk_type not in ("AutoField", "BigAutoField", "SmallAutoField", "IntegerField",
-                               "BigIntegerField") or [params[i] for i in places] != sentinels:
-                statements["broken"] = True
-                return None
-            statement = statements[size] = (qs.db, sql, params, places)
-        db, sql, params, places = statement
-        params = list(params)
-        padded = ids + [ids[-1]] * (size - len(ids))
-        for place, pk in zip(places, padded, strict=True):
-            params[place] = pk
-        with connections[db].cursor() as cursor:
-            cursor.execute(sql, params)
-            return {row[0] for row in cursor.fetchall()}
 
     def item_category_id(self, item: Model) -> Any:
         """The category key used by category fallbacks and rules (None when uncategorised)."""
@@ -153,8 +126,11 @@ def _bot_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
-@lru_cache(maxsize=1)
 def get_adapter() -> DefaultAdapter:
-    from django.utils.module_loading import import_string
+    """The shop's adapter: one instance per ``RECOMMENDATIONS["ADAPTER"]`` path."""
+    return _adapter(app_settings.ADAPTER)
 
-    return import_string(app_settings.ADAPTER)()
+
+@lru_cache(maxsize=8)
+def _adapter(path: str) -> DefaultAdapter:
+    return import_path(path)()

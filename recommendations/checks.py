@@ -35,12 +35,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     try:
         from .adapters import get_adapter
 
-        get_adapter.cache_clear()
         get_adapter()
     except ImportError as exc:
         errors.append(
             Error(
                 f"RECOMMENDATIONS['ADAPTER'] cannot be imported: {exc}", id="recommendations.E003"
+            )
+        )
+    from .conf import unknown_keys
+
+    for key in unknown_keys():
+        errors.append(
+            Error(
+                f"RECOMMENDATIONS[{key!r}] is not a setting of this app.",
+                hint="Check the spelling; every setting is listed in recommendations/conf.py.",
+                id="recommendations.E004",
             )
         )
     if "recommendations.tracking.middleware.VisitorMiddleware" not in settings.MIDDLEWARE:

@@ -9,6 +9,7 @@ so tests can use ``override_settings(RECOMMENDATIONS={...})``::
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -90,6 +91,11 @@ DEFAULTS: dict[str, Any] = {
     "VISITOR_CACHE_SECONDS": 300,
     # Seconds popular / trending lists and related lists are cached.
     "LIST_CACHE_SECONDS": 600,
+    # How long a catalogue epoch lives: how long a process with a per-process cache may show
+    # an item's old name or price after a change that sent no signal (serving/catalogue.py).
+    "CATALOGUE_CACHE_SECONDS": 300,
+    # Catalogues up to this size are loaded whole into each process's item cache (0: never).
+    "PREWARM_ITEMS": 10_000,
     # Days counted by popular(), and by the recent side of trending().
     "POPULAR_WINDOW_DAYS": 30,
     "TRENDING_WINDOW_DAYS": 7,
@@ -111,8 +117,11 @@ DEFAULTS: dict[str, Any] = {
     # cached (a save or delete drops them at once; this bounds staleness in other processes).
     "RULES_CACHE_SECONDS": 60,
     "EXPERIMENTS_CACHE_SECONDS": 60,
-    # Log which items each carousel showed (one bulk INSERT per page, after the response).
+    # Log which items each carousel showed (one bulk INSERT per page, after the response),
+    # written when this many rows wait in a process, or the oldest waited this many seconds.
     "IMPRESSIONS_ENABLED": True,
+    "IMPRESSIONS_FLUSH_ROWS": 200,
+    "IMPRESSIONS_FLUSH_SECONDS": 1.0,
     # --- buffered ingestion (buffer.py) ---------------------------------------------------
     # For busy shops: record() appends to a Redis list and tasks.flush_buffer writes in bulk.
     # If Redis is down, events are written directly: nothing is lost.
@@ -147,15 +156,8 @@ class AppSettings:
             self._cached[name] = value
         return self._cached[name]
 
-    @property
-    def item_model_label(self) -> str:
-        return settings.RECOMMENDATIONS_ITEM_MODEL
-
     def reload(self) -> None:
         self._cached.clear()
-        from . import adapters
-
-        adapters.get_adapter.cache_clear()
 
 
 app_settings = AppSettings()
@@ -169,7 +171,28 @@ def get_item_model():
 
 
 def import_from_setting(name: str) -> Any:
-    return import_string(getattr(app_settings, name))
+    """The object a dotted-path setting names (``ADAPTER``, ``ITEM_SERIALIZER``), imported
+    once per path: the one place where the app resolves a dotted path. None for None."""
+    path = getattr(app_settings, name)
+    return import_path(path) if path else None
+
+
+@lru_cache(maxsize=16)
+def import_path(path: str) -> Any:
+    """The object a dotted path names, imported once."""
+    return import_string(path)
+
+
+def unknown_keys() -> list[str]:
+    """``RECOMMENDATIONS`` keys (and keys of its nested dicts) that :data:`DEFAULTS` does not
+    declare: a typo there would otherwise be silently ignored. Reported by a system check."""
+    unknown = []
+    for key, value in app_settings.user_settings.items():
+        if key not in DEFAULTS:
+            unknown.append(key)
+        elif isinstance(DEFAULTS[key], dict) and isinstance(value, dict) and key != "EVENT_WEIGHTS":
+            unknown += [f"{key}.{sub}" for sub in value if sub not in DEFAULTS[key]]
+    return unknown
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..conf import app_settings, get_item_model
+from ..conf import app_settings, get_item_model, import_from_setting
 from ..models import Event
-from ..serving.lists import item_payload
+from ..serving import item_payload
 from ..tracking.keys import MAX_PK
 from ..tracking.recording import MAX_CLIENT_EVENT_ID_LENGTH, MAX_SOURCE_LENGTH
 from ..tracking.visitors import MAX_CLIENT_VALUE_LENGTH, NOT_ISSUED, from_client
@@ -23,15 +21,10 @@ MAX_EVENT_AGE = timedelta(days=7)
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-@lru_cache(maxsize=4)
-def _item_serializer_class(path: str | None):
-    return import_string(path) if path else None
-
-
 def serialize_item(item: Any, context: dict | None = None) -> dict[str, Any]:
     """An item as the API shows it: ``ITEM_SERIALIZER`` when set, else the adapter's payload
-    (computed once per cached item object, see ``services.item_payload``)."""
-    serializer_class = _item_serializer_class(app_settings.ITEM_SERIALIZER)
+    (computed once per cached item object, see ``serving.item_payload``)."""
+    serializer_class = import_from_setting("ITEM_SERIALIZER")
     if serializer_class is not None:
         return serializer_class(item, context=context or {}).data
     return item_payload(item)

@@ -11,15 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+from rest_framework.throttling import SimpleRateThrottle
 
 from ..conf import app_settings
-
-
-def client_address(request: HttpRequest) -> str:
-    """The client's address as DRF's throttles see it (honours ``NUM_PROXIES``)."""
-    return BaseThrottle().get_ident(request)
+from ..tracking.ratelimit import client_address, count_in_window
 
 
 class ShopperRateThrottle(SimpleRateThrottle):
@@ -54,19 +49,6 @@ class ShopperRateThrottle(SimpleRateThrottle):
 
     def wait(self) -> float:
         return float(self.duration)  # at most a whole window (its start is not stored)
-
-
-def count_in_window(cache: Any, key: str, seconds: int) -> int:
-    """This request's number in its window: the counter under ``key``, created by the
-    window's first request with a timeout of ``seconds`` (``incr`` keeps that timeout in
-    Redis and local memory; atomic in Redis, per process in local memory)."""
-    if cache.add(key, 1, seconds):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr: this request opens a new window
-        cache.set(key, 1, seconds)
-        return 1
 
 
 class EventsThrottle(ShopperRateThrottle):

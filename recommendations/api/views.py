@@ -1,4 +1,4 @@
-"""REST endpoints for mobile apps and front-ends. They call :mod:`services` and nothing else."""
+"""REST endpoints for mobile apps and front-ends. Lists go through :func:`serving.serve`."""
 
 from __future__ import annotations
 
@@ -16,12 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .. import serving
 from ..adapters import get_adapter
 from ..models import Interaction
-from ..serving import experiments, impressions
-from ..serving import lists as services
-from ..tracking import recording as tracking
-from ..tracking import visitors
+from ..tracking import recording, visitors
 from .serializers import (
     EventBatchResultSerializer,
     EventBatchSerializer,
@@ -67,30 +65,16 @@ class ListView(APIView):
         user: Any = None,
         visitor_id: str | None = None,
     ) -> Response:
-        """Serve the caller's A/B variant, answer with a fallback rather than a 500, and
-        log the impression (written once, after the response)."""
-        variant = None
-        try:
-            with experiments.serving(self.placement, user, visitor_id) as variant:
-                result = build()
-        except Exception:
-            logger.exception(
-                "recommendations for %s failed; answering with popular", self.placement
-            )
-            result = services.popular(k=k, placement=self.placement)
-        try:
-            impressions.log(
-                request._request,
-                self.placement,
-                [rec.item.pk for rec in result],
-                version_id=result.version_id,
-                experiment_id=variant.experiment_id if variant else None,
-                variant=variant.name if variant else "",
-                user=user,
-                visitor_id=visitor_id,
-            )
-        except Exception:  # analytics never break an answer
-            logger.exception("could not log the %s impression", self.placement)
+        """The list through :func:`serving.serve`: the caller's A/B variant, popular items
+        rather than a 500 when the list fails, the impression logged after the response."""
+        result = serving.serve(
+            self.placement,
+            build,
+            request=request._request,
+            user=user,
+            visitor_id=visitor_id,
+            on_error=lambda: serving.popular(k=k, placement=self.placement),
+        )
         return Response(RecommendationListSerializer(result, context={"request": request}).data)
 
     def shopper(self, request: Request) -> tuple[Any, str | None]:
@@ -128,7 +112,7 @@ class ForMeView(ListView):
         k = self.params(request).get("k")
         user, visitor_id = self.shopper(request)
         return self.respond(
-            request, lambda: services.for_visitor(user, visitor_id, k), k, user, visitor_id
+            request, lambda: serving.for_visitor(user, visitor_id, k), k, user, visitor_id
         )
 
 
@@ -153,16 +137,16 @@ class UserRecommendationsView(ListView):
     def get(self, request: Request, user_id: int) -> Response:
         user = get_object_or_404(get_user_model(), pk=user_id)
         k = self.params(request).get("k")
-        return self.respond(request, lambda: services.for_visitor(user, None, k), k)
+        return self.respond(request, lambda: serving.for_visitor(user, None, k), k)
 
 
 class ItemListView(ListView):
-    service = staticmethod(services.related_to)
+    service = staticmethod(serving.related_to)
 
     @extend_schema(parameters=[K, VISITOR_HEADER], responses=RecommendationListSerializer)
     def get(self, request: Request, pk: int) -> Response:
         try:  # this process's item cache: no query when the item was served recently
-            item = services.get_item(pk)
+            item = serving.get_item(pk)
         except ObjectDoesNotExist:
             raise Http404("No such item.") from None
         k = self.params(request).get("k")
@@ -172,12 +156,12 @@ class ItemListView(ListView):
 
 class RelatedView(ItemListView):
     placement = "related"
-    service = staticmethod(services.related_to)
+    service = staticmethod(serving.related_to)
 
 
 class BoughtTogetherView(ItemListView):
     placement = "bought_together"
-    service = staticmethod(services.bought_together)
+    service = staticmethod(serving.bought_together)
 
 
 class PopularView(ListView):
@@ -197,7 +181,7 @@ class PopularView(ListView):
         k = params.get("k")
         user, visitor_id = self.shopper(request)
         return self.respond(
-            request, lambda: services.popular(params.get("category"), k), k, user, visitor_id
+            request, lambda: serving.popular(params.get("category"), k), k, user, visitor_id
         )
 
 
@@ -229,14 +213,14 @@ class EventsView(APIView):
         batch = EventBatchSerializer(data=request.data, context={"request": request})
         batch.is_valid(raise_exception=True)
         events = batch.validated_data["events"]
-        if not tracking.should_track(request._request):
+        if not recording.should_track(request._request):
             body = {"received": len(events), "stored": 0, "duplicates": 0, "tracked": False}
             return Response(body, status=status.HTTP_200_OK)
         user = request.user if request.user.is_authenticated else None
         visitor_id = batch.validated_data.get("visitor_id") or ""
         for e in events:
             if e.get("client_event_id"):
-                e["client_event_id"] = tracking.shopper_event_id(
+                e["client_event_id"] = recording.shopper_event_id(
                     e["client_event_id"], user.pk if user else None, visitor_id
                 )
         ids = [e["client_event_id"] for e in events if e.get("client_event_id")]
@@ -264,7 +248,7 @@ class EventsView(APIView):
             for e in events
             if e.get("client_event_id") not in duplicates
         ]
-        result = tracking.record_many(rows)
+        result = recording.record_many(rows)
         if result.rejected:  # validated above, so this is a bug, not bad input
             raise ValueError(f"events rejected after validation: {result.rejected}")
         body = {

@@ -23,6 +23,7 @@ from django.db import transaction
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..db import bulk_insert
+from ..ml import content
 from ..ml.similarity import copurchase_lift, topk_cosine_on_best_device
 from ..models import ModelVersion, RelatedItem
 from .extract import extract_log
@@ -109,67 +110,17 @@ def _rows(
 def _content_neighbours(
     version_id: int, catalogue: list, unseen: np.ndarray, k: int, adapter
 ) -> list[tuple]:
-    """TF-IDF over name, description, category and price band; cosine top-k for new items."""
-    prices = np.array([adapter.item_price(item) or np.nan for item in catalogue], dtype=float)
-    finite = prices[np.isfinite(prices)]
-    edges = np.quantile(finite, [0.2, 0.4, 0.6, 0.8]) if len(finite) else np.array([])
-    docs = []
-    for item, price in zip(catalogue, prices, strict=True):
-        tokens = _TOKEN.findall(adapter.item_content(item).lower())
-        category = adapter.item_category_id(item)
-        if category is not None:
-            tokens += [f"__category_{category}"] * 2
-        if np.isfinite(price):
-            tokens.append(f"__price_band_{int(np.searchsorted(edges, price))}")
-        docs.append(tokens)
-    vocab: dict[str, int] = {}
-    rows, cols = [], []
-    for r, tokens in enumerate(docs):
-        for token in tokens:
-            rows.append(r)
-            cols.append(vocab.setdefault(token, len(vocab)))
-    tf = sp.csr_matrix(
-        (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(docs), len(vocab))
+    """Similar items of the items the model has not seen, by their content (ml.content)."""
+    docs = content.documents(
+        [adapter.item_content(item) for item in catalogue],
+        [adapter.item_category_id(item) for item in catalogue],
+        [adapter.item_price(item) for item in catalogue],
     )
-    tf.sum_duplicates()
-    tf.data = 1.0 + np.log(tf.data)
-    df = np.bincount(tf.indices, minlength=len(vocab))
-    tfidf = tf @ sp.diags(np.log((1 + len(docs)) / (1 + df)).astype(np.float32) + 1.0)
-    norms = np.sqrt(np.asarray(tfidf.multiply(tfidf).sum(1)).ravel())
-    tfidf = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ tfidf
-    tfidf = tfidf.tocsr()
-
     ids = np.array([item.pk for item in catalogue], dtype=np.int64)
-    positions = np.searchsorted(ids, unseen)
-    out: list[tuple] = []
-    for lo in range(0, len(positions), 1024):
-        block = positions[lo : lo + 1024]
-        sims = (tfidf[block] @ tfidf.T).toarray()
-        sims[np.arange(len(block)), block] = -np.inf
-        kk = min(k, len(ids) - 1)
-        if kk <= 0:
-            break
-        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        top_scores = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        top_scores = np.take_along_axis(top_scores, order, axis=1)
-        for r, source in enumerate(ids[block]):
-            rank = 0
-            for target, score in zip(ids[top[r]], top_scores[r], strict=True):
-                if score > 0:
-                    rank += 1
-                    out.append(
-                        (
-                            version_id,
-                            int(source),
-                            int(target),
-                            RelatedItem.Kind.SIMILAR,
-                            float(score),
-                            rank,
-                        )
-                    )
-    return out
+    idx, scores = content.neighbours(content.tfidf(docs), np.searchsorted(ids, unseen), k)
+    return _rows(
+        version_id, RelatedItem.Kind.SIMILAR, ids[np.searchsorted(ids, unseen)], idx, scores, ids
+    )
 
 
 def _bought_together(version_id: int, k: int, existing: np.ndarray) -> list[tuple]:

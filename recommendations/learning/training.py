@@ -9,20 +9,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from django.utils import timezone
 
 from ..conf import app_settings
-from ..ml.data import build_interaction_matrix, split_strong
+from ..ml.data import split_strong
 from ..ml.evaluate import evaluate_model
 from ..ml.metrics import evaluate_scores
 from ..ml.models import REGISTRY
 from ..models import ModelVersion
-from .extract import extract_log
+from .dataset import interaction_matrix, training_log
 from .versions import LoadedVersion, active_version, load_version, save_version_artifacts
 
 logger = logging.getLogger(__name__)
@@ -42,18 +40,12 @@ def train_version(
     """Train ``version`` in place and save it; decides ``gate_passed`` (does not activate)."""
     say = progress or (lambda message: logger.info("v%s: %s", version.pk, message))
     cfg = app_settings.TRAINING
-    since = None
-    if cfg["WINDOW_DAYS"]:
-        since = timezone.now() - timedelta(days=cfg["WINDOW_DAYS"])
-
     t0 = time.perf_counter()
-    frame = extract_log(since=since)
+    frame = training_log()
     say(f"extracted {len(frame):,} events in {time.perf_counter() - t0:.1f}s")
     if frame.empty:
         raise NotEnoughData("The interaction log has no events to train on.")
-    matrix = build_interaction_matrix(
-        frame, event_weights=app_settings.EVENT_WEIGHTS, half_life_days=cfg["HALF_LIFE_DAYS"]
-    )
+    matrix = interaction_matrix(frame)
     version.data_since = frame["timestamp"].min().to_pydatetime()
     version.data_until = frame["timestamp"].max().to_pydatetime()
     version.n_events = len(frame)

@@ -11,7 +11,6 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from django.core.cache import cache
@@ -137,13 +136,3 @@ def rollback() -> ModelVersion:
     if target is None:
         raise ValueError("There is no earlier activated version to roll back to.")
     return activate(target, reason="(roll back)")
-
-
-def metrics_summary(version: ModelVersion) -> dict[str, Any]:
-    gate = app_settings.GATE["METRIC"]
-    return {
-        "candidate": version.metric("candidate", gate),
-        "baselines": {
-            name: entry.get(gate) for name, entry in version.metrics.get("baselines", {}).items()
-        },
-    }

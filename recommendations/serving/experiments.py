@@ -6,7 +6,7 @@ process, with nothing stored. The visitor id is the signed cookie the middleware
 API clients without one are keyed by their user id.
 
 Serving: the template tags wrap a carousel in :func:`serving`; inside it
-``services.active_version_id()`` answers the variant's version (or no model, for the
+``pool.active_version_id()`` answers the variant's version (or no model, for the
 popularity arm), so every service serves the arm without knowing about experiments.
 Impressions record the experiment and variant; the results below read them.
 
@@ -32,6 +32,8 @@ from django.utils import timezone
 
 from ..conf import app_settings
 from ..models import Experiment, ExperimentVariant
+from . import performance
+from .pool import NO_MODEL, serving_version
 
 CACHE_KEY = "recommendations:experiments"
 
@@ -49,9 +51,7 @@ class Variant:
     weight: int
 
     def serving_version(self) -> int | None:
-        """What ``services.serving_version`` gets: None keeps the active version."""
-        from .lists import NO_MODEL
-
+        """What ``pool.serving_version`` gets: None keeps the active version."""
         if self.kind == ExperimentVariant.Kind.POPULAR:
             return NO_MODEL
         if self.kind == ExperimentVariant.Kind.VERSION and self.version_id:
@@ -145,8 +145,6 @@ def variant_for(placement: str, user: Any = None, visitor_id: str | None = None)
 @contextmanager
 def serving(placement: str, user: Any = None, visitor_id: str | None = None) -> Iterator[Any]:
     """Serve this visitor's variant of ``placement`` inside the block; yields it (or None)."""
-    from .lists import serving_version
-
     variant = variant_for(placement, user, visitor_id)
     if variant is None:
         yield None
@@ -241,8 +239,6 @@ class VariantResult:
 
 def results(experiment: Experiment, until: datetime | None = None) -> dict[str, Any]:
     """Per-variant exposure, clicks and attributed purchases, with the tests vs the control."""
-    from . import performance as dashboard
-
     now = timezone.now()
     until = min(filter(None, [until or now, experiment.ends_at]))
     variants = list(experiment.variants.select_related("version"))
@@ -255,14 +251,14 @@ def results(experiment: Experiment, until: datetime | None = None) -> dict[str, 
         )
         for v in variants
     }
-    exposure = dashboard.experiment_exposure(experiment)
+    exposure = performance.experiment_exposure(experiment)
     for (variant, _key), n in exposure.items():
         row = rows.get(variant)
         if row is None:  # a variant renamed or deleted since: not reported
             continue
         row.impressions += n
         row.visitors += 1
-    activity = dashboard.online_activity(experiment.starts_at, until)
+    activity = performance.online_activity(experiment.starts_at, until)
     clickers: dict[str, set[str]] = {name: set() for name in rows}
     converters: dict[str, set[str]] = {name: set() for name in rows}
     for click in activity.clicks:
@@ -296,6 +292,6 @@ def results(experiment: Experiment, until: datetime | None = None) -> dict[str, 
         "variants": ordered,
         "control": control,
         "until": until,
-        "window_hours": dashboard.attribution_window().total_seconds() / 3600,
+        "window_hours": performance.attribution_window().total_seconds() / 3600,
         "needed_per_variant": needed,
     }

@@ -59,10 +59,6 @@ COLUMNS = (
     "visitor_id",
     "created_at",
 )
-#: Defaults of ``RECOMMENDATIONS["IMPRESSIONS_FLUSH_ROWS"]`` and ``["IMPRESSIONS_FLUSH_SECONDS"]``.
-FLUSH_ROWS = 200
-FLUSH_SECONDS = 1.0
-
 _buffer: ContextVar[list[tuple] | None] = ContextVar(
     "recommendations_impressions", default=None
 )
@@ -87,9 +83,8 @@ class _Batch:
             if not self.rows:
                 return False
             return (
-                len(self.rows) >= max(1, int(_setting("IMPRESSIONS_FLUSH_ROWS", FLUSH_ROWS)))
-                or time.monotonic() - self.since
-                >= float(_setting("IMPRESSIONS_FLUSH_SECONDS", FLUSH_SECONDS))
+                len(self.rows) >= max(1, int(app_settings.IMPRESSIONS_FLUSH_ROWS))
+                or time.monotonic() - self.since >= float(app_settings.IMPRESSIONS_FLUSH_SECONDS)
             )
 
     def take(self) -> list[tuple]:
@@ -103,14 +98,6 @@ class _Batch:
 
 
 _batch = _Batch()
-
-
-def _setting(name: str, default: Any) -> Any:
-    """A RECOMMENDATIONS key that conf.DEFAULTS may not define (yet): ``default`` then."""
-    try:
-        return getattr(app_settings, name)
-    except AttributeError:
-        return app_settings.user_settings.get(name, default)
 
 
 def log(

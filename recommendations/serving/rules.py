@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
@@ -37,9 +37,7 @@ from django.utils import timezone
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..models import ManualRelatedItem, MerchandisingRule
-
-if TYPE_CHECKING:
-    from .lists import Recommendation
+from .types import Recommendation
 
 RULES_KEY = "recommendations:rules"
 MANUAL_KEY = "recommendations:manual-related"
@@ -171,8 +169,6 @@ def _pin(
     banned_categories: set[str],
     category: Any,
 ) -> list[Recommendation]:
-    from .lists import Recommendation
-
     present = {rec.item.pk: rec for rec in out}
     missing = {rule.item_id for rule in pins} - set(present)
     if missing:  # one query, and only for visible items: a sold-out pin shows nothing

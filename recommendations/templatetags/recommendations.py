@@ -1,12 +1,12 @@
 """``{% load recommendations %}``: carousels for server-rendered pages.
 
-Each tag reads the shopper from ``request`` (``takes_context``), asks :mod:`services` and
+Each tag reads the shopper from ``request`` (``takes_context``), asks :mod:`serving` and
 renders ``recommendations/carousel.html`` with ``title``, ``placement``, ``version_id`` and
 ``entries``, exactly as an inclusion tag would (a new context holding only those, plus
 ``csrf_token``). A failing recommender never breaks the page: the error is logged and the
 carousel is left out.
 
-A list that :mod:`services` serves from its per-process cache (related items, bought
+A list that :mod:`serving` serves from its per-process cache (related items, bought
 together) comes with a memo, and its rendered HTML is kept there, per title and language:
 the template is rendered once per list and catalogue epoch, not on every page. Only a
 template that cannot depend on anything else is memoised: one that mentions ``csrf_token``,
@@ -26,9 +26,9 @@ from django.db.models import Model
 from django.utils import translation
 from django.utils.safestring import SafeString
 
+from .. import serving
 from ..adapters import get_adapter
-from ..serving import experiments, impressions
-from ..serving import lists as services
+from ..serving import catalogue
 
 register = template.Library()
 logger = logging.getLogger(__name__)
@@ -47,35 +47,17 @@ def _shopper(context: template.Context) -> tuple[Any, str | None]:
 
 def _carousel(
     title: str,
-    build: Callable[[], services.RecommendationList],
+    build: Callable[[], serving.RecommendationList],
     placement: str,
     context: template.Context,
     shopper: tuple[Any, str | None] | None = None,
 ) -> SafeString:
-    """Build the list (this visitor's A/B variant, if an experiment runs on ``placement``),
-    buffer its impression (written after the response, in batches) and render it."""
-    request = context.get("request")
+    """Serve the list (see :func:`serving.serve`) and render it; a failing list leaves the
+    carousel out."""
     user, visitor_id = shopper if shopper is not None else _shopper(context)
-    variant = None
-    try:
-        with experiments.serving(placement, user, visitor_id) as variant:
-            recommendations = build()
-    except Exception:
-        logger.exception("the %s carousel failed; leaving it out", placement)
-        recommendations = services.RecommendationList(placement, None)
-    try:
-        impressions.log(
-            request,
-            placement,
-            [rec.item.pk for rec in recommendations],
-            version_id=recommendations.version_id,
-            experiment_id=variant.experiment_id if variant else None,
-            variant=variant.name if variant else "",
-            user=user,
-            visitor_id=visitor_id,
-        )
-    except Exception:  # analytics never break a page
-        logger.exception("could not log the %s impression", placement)
+    recommendations = serving.serve(
+        placement, build, request=context.get("request"), user=user, visitor_id=visitor_id
+    )
     return _render(context, title, placement, recommendations)
 
 
@@ -83,7 +65,7 @@ def _render(
     context: template.Context,
     title: str,
     placement: str,
-    recommendations: services.RecommendationList,
+    recommendations: serving.RecommendationList,
 ) -> SafeString:
     """``TEMPLATE`` rendered as an inclusion tag renders it: memoised with the list when it
     comes from the list cache, else card by card where the template allows (:class:`_Split`)."""
@@ -102,7 +84,7 @@ def _render(
             return html
     entries = []
     for rec in recommendations:
-        payload = services.item_payload(rec.item)
+        payload = serving.item_payload(rec.item)
         # The template asks for an image: a missing key costs the engine three failed
         # lookups per card (and renders the same as an empty one).
         payload.setdefault("image", "")
@@ -178,7 +160,7 @@ class _Split:
         )
 
     def render(self, context: template.Context, values: dict[str, Any]) -> SafeString:
-        cards = services.item_cache.current().derived
+        cards = catalogue.item_cache.current().derived
         common = (
             self.name,
             values["title"],
@@ -243,7 +225,7 @@ def recommended_for_you(
     skip = [exclude.pk] if exclude is not None else []
     return _carousel(
         title,
-        lambda: services.for_visitor(user, visitor_id, k, placement, skip),
+        lambda: serving.for_visitor(user, visitor_id, k, placement, skip),
         placement,
         context,
         (user, visitor_id),
@@ -258,7 +240,7 @@ def related_items(
     title: str = "You may also like",
     placement: str = "related",
 ) -> SafeString:
-    return _carousel(title, lambda: services.related_to(item, k, placement), placement, context)
+    return _carousel(title, lambda: serving.related_to(item, k, placement), placement, context)
 
 
 @register.simple_tag(takes_context=True)
@@ -270,7 +252,7 @@ def bought_together(
     placement: str = "bought_together",
 ) -> SafeString:
     return _carousel(
-        title, lambda: services.bought_together(item, k, placement), placement, context
+        title, lambda: serving.bought_together(item, k, placement), placement, context
     )
 
 
@@ -286,7 +268,7 @@ def recently_viewed(
     skip = [exclude.pk] if exclude is not None else []
     return _carousel(
         title,
-        lambda: services.recently_viewed(user, visitor_id, k, placement, skip),
+        lambda: serving.recently_viewed(user, visitor_id, k, placement, skip),
         placement,
         context,
         (user, visitor_id),
@@ -300,7 +282,7 @@ def trending(
     title: str = "Trending now",
     placement: str = "trending",
 ) -> SafeString:
-    return _carousel(title, lambda: services.trending(k, placement=placement), placement, context)
+    return _carousel(title, lambda: serving.trending(k, placement=placement), placement, context)
 
 
 @register.inclusion_tag("recommendations/assets.html")

@@ -23,6 +23,7 @@ from typing import Any
 from django.db import transaction
 
 from ..conf import app_settings
+from .storage import insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +91,6 @@ def append(rows: list[tuple]) -> bool:
 
 def flush(max_batches: int = 100) -> int:
     """Write buffered events to the database; returns how many rows were written."""
-    from .recording import insert_rows
-
     client = _client()
     key = app_settings.BUFFER["KEY"]
     written = 0

@@ -6,39 +6,40 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
-from django.db.models.signals import post_delete, post_save, pre_delete
+from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
 from .. import signals
 from ..adapters import get_adapter
-from . import recording as tracking
+from . import recording
+from .privacy import forget
 
 
 @receiver(signals.item_viewed, dispatch_uid="recommendations.item_viewed")
 def on_item_viewed(sender: Any, request: Any, item: Any, source: str = "", **kwargs: Any) -> None:
-    tracking.record("view", item, request=request, source=source)
+    recording.record("view", item, request=request, source=source)
 
 
 @receiver(signals.item_added_to_cart, dispatch_uid="recommendations.item_added_to_cart")
 def on_item_added_to_cart(
     sender: Any, request: Any, item: Any, quantity: int = 1, source: str = "", **kwargs: Any
 ) -> None:
-    tracking.record("add_to_cart", item, request=request, quantity=quantity, source=source)
+    recording.record("add_to_cart", item, request=request, quantity=quantity, source=source)
 
 
 @receiver(signals.item_removed_from_cart, dispatch_uid="recommendations.item_removed_from_cart")
 def on_item_removed_from_cart(
     sender: Any, request: Any, item: Any, quantity: int = 1, **kwargs: Any
 ) -> None:
-    tracking.record("remove_from_cart", item, request=request, quantity=quantity)
+    recording.record("remove_from_cart", item, request=request, quantity=quantity)
 
 
 @receiver(signals.order_paid, dispatch_uid="recommendations.order_paid")
 def on_order_paid(
     sender: Any, request: Any, order: Any, lines: Any, user: Any = None, **kwargs: Any
 ) -> None:
-    if not tracking.should_track(request):
+    if not recording.should_track(request):
         return
     if user is None and request is not None and request.user.is_authenticated:
         user = request.user
@@ -58,34 +59,18 @@ def on_order_paid(
         }
         for position, (item, quantity, value) in enumerate(lines)
     ]
-    result = tracking.record_many(rows)
+    result = recording.record_many(rows)
     if result.rejected:
-        raise tracking.TrackingError(f"order {order.pk}: rejected lines {result.rejected}")
+        raise recording.TrackingError(f"order {order.pk}: rejected lines {result.rejected}")
 
 
 @receiver(user_logged_in, dispatch_uid="recommendations.merge_visitor_on_login")
 def on_user_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if request is not None:
-        tracking.merge_visitor_into_user(get_adapter().get_visitor_id(request), user)
+        recording.merge_visitor_into_user(get_adapter().get_visitor_id(request), user)
 
 
 @receiver(pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="recommendations.forget_user")
 def on_user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A deleted account takes its history, its anonymous ids' history and caches with it."""
-    from .privacy import forget
-
     forget(user_id=instance.pk)
-
-
-@receiver(post_save, sender=settings.RECOMMENDATIONS_ITEM_MODEL,
-          dispatch_uid="recommendations.catalogue_saved")
-@receiver(post_delete, sender=settings.RECOMMENDATIONS_ITEM_MODEL,
-          dispatch_uid="recommendations.catalogue_deleted")
-@receiver(signals.order_paid, dispatch_uid="recommendations.catalogue_order_paid")
-def on_catalogue_changed(sender: Any, **kwargs: Any) -> None:
-    """An item was saved or deleted, or an order changed stock (``queryset.update``, which
-    sends no ``post_save``): cached item objects and payloads start a new epoch. Stock itself
-    is read fresh on every list; raw fixture loads count too (they change rows)."""
-    from ..serving.lists import catalogue_changed
-
-    catalogue_changed(kwargs.get("using"))

@@ -15,18 +15,16 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .. import cache_keys
 from ..adapters import get_adapter
 from ..conf import app_settings
-from ..db import bulk_insert
 from ..models import Event, Interaction
 from . import buffer
+from .storage import insert_rows, invalidate
 
 logger = logging.getLogger(__name__)
 
@@ -63,18 +61,6 @@ class RecordResult:
 
 
 EVENTS = frozenset(Event.values)
-#: The columns written, in order. ``id`` comes from the database.
-COLUMNS = (
-    "user_id",
-    "visitor_id",
-    "item_id",
-    "event",
-    "quantity",
-    "value",
-    "source",
-    "client_event_id",
-    "created_at",
-)
 
 
 def record(
@@ -225,49 +211,9 @@ def validate_event(
 def write(rows: list[tuple]) -> None:
     """Append to the Redis buffer when it is enabled and up, else insert directly."""
     if buffer.enabled() and buffer.append(rows):
-        _invalidate({(row[0], row[1]) for row in rows})  # the visitor acted: fresh lists
+        invalidate({(row[0], row[1]) for row in rows})  # the visitor acted: fresh lists
         return
     insert_rows(rows)
-
-
-def insert_rows(rows: list[tuple]) -> None:
-    """One ``INSERT ... ON CONFLICT DO NOTHING`` per batch of validated rows.
-
-    Written with ``executemany`` on the cursor rather than ``bulk_create``: for imports
-    Django's per-value SQL compilation costs ten times the database's own work. A
-    retried ``client_event_id`` hits the unique index and is skipped, not raised.
-    """
-    if not rows:
-        return
-    adapt_dt = connection.ops.adapt_datetimefield_value
-    adapt_dec = connection.ops.adapt_decimalfield_value
-    params = [
-        (
-            *row[:5],
-            None if row[5] is None else adapt_dec(row[5], 12, 2),
-            *row[6:8],
-            adapt_dt(row[8]),
-        )
-        for row in rows
-    ]
-    bulk_insert(
-        Interaction, COLUMNS, params, ignore_conflicts=True, conflict_fields=["client_event_id"]
-    )
-    # The shoppers who acted get fresh "for you" lists on their next request.
-    _invalidate({(row[0], row[1]) for row in rows})
-
-
-def _invalidate(shoppers: set[tuple[int | None, str]]) -> None:
-    keys = set()
-    for user_id, visitor_id in shoppers:
-        if user_id:
-            keys.add(cache_keys.visitor(user_id, None))
-        if visitor_id:
-            keys.add(cache_keys.visitor(None, visitor_id))
-    try:
-        cache.delete_many(list(keys))
-    except Exception:  # a cache outage must not lose the event that was just written
-        logger.warning("could not invalidate %d cached visitor lists", len(keys), exc_info=True)
 
 
 def merge_visitor_into_user(visitor_id: str, user: Any) -> int:
@@ -275,7 +221,7 @@ def merge_visitor_into_user(visitor_id: str, user: Any) -> int:
     if not visitor_id or user is None or not user.pk:
         return 0
     moved = Interaction.objects.filter(visitor_id=visitor_id, user__isnull=True).update(user=user)
-    _invalidate({(user.pk, visitor_id)})
+    invalidate({(user.pk, visitor_id)})
     return moved
 
 

@@ -7,10 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from ..api.throttling import client_address, count_in_window
 from ..conf import get_item_model
-from . import recording as tracking
+from . import recording
 from .keys import is_pk_text
+from .ratelimit import client_address, count_in_window
 
 CLICKS_PER_MINUTE = 60
 
@@ -28,8 +28,8 @@ def click(request: HttpRequest) -> HttpResponse:
     if not is_pk_text(item_id) or not get_item_model()._default_manager.filter(pk=item_id).exists():
         return HttpResponse("unknown item", status=400, content_type="text/plain")
     try:
-        tracking.record("click", int(item_id), request=request, source=source)
-    except tracking.TrackingError as exc:
+        recording.record("click", int(item_id), request=request, source=source)
+    except recording.TrackingError as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
     return HttpResponse(status=204)
 

@@ -8,7 +8,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from recommendations.models import ModelVersion
-from recommendations.serving import lists as services
+from recommendations.serving import pool
 from tests import factories
 from tests.e2e.browser import ARTIFACTS, MARKS, SHOPPER_UA
 
@@ -54,7 +54,7 @@ def test_staff_operate_versions_and_rules_in_the_browser(live_server, page, monk
     with override_settings(RECOMMENDATIONS=SETTINGS):
         items = factories.clustered_log()
         first = factories.trained_version(hyperparameters={"l2": 10.0})
-        services.active_model.clear()
+        pool.active_model.clear()
         factories.user("boss", password="s3cret-pass-word", is_staff=True, is_superuser=True)
 
         page.goto(f"{base}/admin/login/")

@@ -5,7 +5,7 @@ import time
 from django.test import override_settings
 
 from recommendations.models import Interaction
-from recommendations.serving import lists as services
+from recommendations.serving import pool
 from tests import factories
 from tests.e2e.browser import ARTIFACTS, MARKS, SHOPPER_UA
 
@@ -16,7 +16,7 @@ def test_carousels_render_and_a_click_is_attributed(live_server, browser):
     with override_settings(RECOMMENDATIONS=factories.TRAINED_SETTINGS):
         items = factories.clustered_log()
         version = factories.trained_version()
-        services.active_model.clear()
+        pool.active_model.clear()
         page = browser.new_page(viewport={"width": 1280, "height": 900}, user_agent=SHOPPER_UA)
         page.goto(live_server.url + "/")
         home_carousel = page.locator("section.rec-carousel").first

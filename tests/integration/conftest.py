@@ -18,10 +18,10 @@ def _no_impressions_from_other_tests():
 @pytest.fixture
 def shop():
     """A clustered interaction log and the version trained on it, active and loaded fresh."""
-    from recommendations.serving import lists as services
+    from recommendations.serving import pool
 
     with override_settings(RECOMMENDATIONS=factories.TRAINED_SETTINGS):
         items = factories.clustered_log()
         version = factories.trained_version()
-        services.active_model.clear()
+        pool.active_model.clear()
         yield items, version

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from recommendations.tracking import recording as tracking
+from recommendations import tracking
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,9 @@ from django.contrib.auth.models import Permission
 from django.test import override_settings
 from django.urls import reverse
 
+from recommendations import serving
 from recommendations.models import Experiment, ManualRelatedItem, ModelVersion, RelatedItem
-from recommendations.serving import lists as services
+from recommendations.serving import pool
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,7 +38,7 @@ def shop():
         items = factories.clustered_log()
         first = factories.trained_version(hyperparameters={"l2": 10.0})
         second = factories.trained_version(hyperparameters={"l2": 500.0})
-        services.active_model.clear()
+        pool.active_model.clear()
         yield items, first, second
 
 
@@ -218,14 +219,14 @@ def test_the_product_page_shows_the_models_lists_and_hand_picked_items_win(
     assert response.status_code == 302, response.content.decode()[:3000]
     assert ManualRelatedItem.objects.filter(item=product).count() == 2
 
-    served = services.related_to(product, k=5)
+    served = serving.related_to(product, k=5)
     assert [r.item.pk for r in served.items[:2]] == [others[1].pk, others[0].pk]
     assert served.items[0].strategy == "manual" and served.items[0].source == "related:manual"
     answer = client.get(f"/api/recommendations/items/{product.pk}/related/").json()
     assert [entry["item"]["id"] for entry in answer["results"][:2]] == [others[1].pk, others[0].pk]
     # Deleting the override gives the model its list back at once (the cache is dropped).
     ManualRelatedItem.objects.filter(item=product).delete()
-    assert services.related_to(product, k=5).items[0].strategy == "similar"
+    assert serving.related_to(product, k=5).items[0].strategy == "similar"
 
 
 # --- permissions -----------------------------------------------------------------------

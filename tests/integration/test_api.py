@@ -7,8 +7,8 @@ from django.core.cache import cache
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from recommendations import serving
 from recommendations.models import Interaction
-from recommendations.serving import lists as services
 from tests import factories
 from tests.factories import BROWSER, TRAINED_SETTINGS
 
@@ -230,7 +230,7 @@ def test_a_failing_service_answers_with_a_fallback(api, shop, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("model exploded")
 
-    monkeypatch.setattr(services, "related_to", boom)
+    monkeypatch.setattr(serving, "related_to", boom)
     from recommendations.api import views
 
     monkeypatch.setattr(views.RelatedView, "service", staticmethod(boom))

@@ -18,7 +18,7 @@ from schemathesis.checks import (
 )
 
 from recommendations.models import Interaction
-from recommendations.serving import lists as services
+from recommendations.serving import pool
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,7 +37,7 @@ def test_the_live_api_never_fails_and_matches_its_schema(live_server):
     ):
         factories.clustered_log(n_users=80)
         factories.trained_version()
-        services.active_model.clear()
+        pool.active_model.clear()
         schema = schemathesis.openapi.from_url(live_server.url + "/api/schema/")
         operations = [result.ok() for result in schema.get_all_operations()]
         assert len(operations) >= 6

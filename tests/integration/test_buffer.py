@@ -9,8 +9,7 @@ from django.test import override_settings
 
 from recommendations.learning.tasks import flush_buffer
 from recommendations.models import Interaction
-from recommendations.tracking import buffer
-from recommendations.tracking import recording as tracking
+from recommendations.tracking import buffer, recording, storage
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,8 +34,8 @@ def buffered():
 def test_events_wait_in_redis_until_flushed(buffered):
     item = factories.product()
     for n in range(5):
-        tracking.record("view", item, visitor_id=f"v{n}")
-    tracking.record("purchase", item, visitor_id="v0", value="9.99", client_event_id="order-1")
+        recording.record("view", item, visitor_id=f"v{n}")
+    recording.record("purchase", item, visitor_id="v0", value="9.99", client_event_id="order-1")
     assert not Interaction.objects.exists()
     assert buffer.pending_count() == 6
     assert flush_buffer.delay().get() == 6
@@ -48,13 +47,13 @@ def test_events_wait_in_redis_until_flushed(buffered):
 def test_a_flush_that_died_halfway_is_finished_once(buffered):
     item = factories.product()
     for n in range(3):
-        tracking.record("view", item, visitor_id=f"v{n}")
+        recording.record("view", item, visitor_id=f"v{n}")
     client = redis.Redis.from_url(REDIS_URL)
     # A flush renamed the list and wrote some rows, then its worker died before deleting it.
     client.rename(buffered, f"{buffered}:processing:crashed")
     raw = client.lrange(f"{buffered}:processing:crashed", 0, 0)
-    tracking.insert_rows([buffer._decode(raw[0])])
-    tracking.record("view", item, visitor_id="later")
+    storage.insert_rows([buffer._decode(raw[0])])
+    recording.record("view", item, visitor_id="later")
     assert buffer.flush() == 4  # rows read: the 3 left behind (one already stored) + 1 new
     assert Interaction.objects.count() == 4  # each event exactly once
     assert not list(client.scan_iter(match=f"{buffered}*"))
@@ -67,5 +66,5 @@ def test_redis_down_means_direct_writes(buffered):
             "BUFFER": {"ENABLED": True, "REDIS_URL": "redis://127.0.0.1:1/0", "KEY": buffered}
         }
     ):
-        assert tracking.record("view", item, visitor_id="v1") is True
+        assert recording.record("view", item, visitor_id="v1") is True
     assert Interaction.objects.filter(visitor_id="v1").count() == 1

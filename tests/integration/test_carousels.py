@@ -5,8 +5,8 @@ from django.core.cache import cache
 from django.template import Context, Template
 from django.test import RequestFactory
 
+from recommendations import serving
 from recommendations.models import Interaction
-from recommendations.serving import lists as services
 from tests.factories import BROWSER
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,8 +76,8 @@ def test_a_failing_recommender_never_breaks_the_page(client, shop, monkeypatch, 
     def boom(*args, **kwargs):
         raise RuntimeError("model exploded")
 
-    monkeypatch.setattr(services, "related_to", boom)
-    monkeypatch.setattr(services, "for_visitor", boom)
+    monkeypatch.setattr(serving, "related_to", boom)
+    monkeypatch.setattr(serving, "for_visitor", boom)
     response = client.get(f"/products/{items[0].pk}/", **BROWSER)
     assert response.status_code == 200
     assert "You may also like" not in response.content.decode()

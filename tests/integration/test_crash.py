@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from recommendations.learning.tasks import TRAIN_LOCK, queue_training
 from recommendations.models import ModelVersion, TaskLock
-from recommendations.serving import lists as services
+from recommendations.serving import pool
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,8 +63,8 @@ def test_sigkill_mid_training(postgres):
     assert crashed.status == "running"  # nobody could say otherwise: the process is gone
     assert TaskLock.objects.get(name=TRAIN_LOCK).holder  # and it still holds the lock
 
-    services.active_model.clear()
-    assert services.related_to(items[0]).version_id == serving.pk  # still serving
+    pool.active_model.clear()
+    assert serving.related_to(items[0]).version_id == serving.pk  # still serving
 
     time.sleep(3.5)  # the lease (LOCK_TTL=3 s in that process) runs out
     with override_settings(RECOMMENDATIONS=settings_fast):

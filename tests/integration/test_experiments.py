@@ -10,9 +10,9 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from recommendations import serving
 from recommendations.models import Experiment, ExperimentVariant, Impression, Interaction
-from recommendations.serving import experiments, impressions
-from recommendations.serving import lists as services
+from recommendations.serving import experiments, impressions, pool
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,7 +63,7 @@ def shop():
         items = factories.clustered_log()
         first = factories.trained_version(hyperparameters={"l2": 10.0})
         second = factories.trained_version(hyperparameters={"l2": 500.0})
-        services.active_model.clear()
+        pool.active_model.clear()
         yield items, first, second
 
 
@@ -108,10 +108,10 @@ def test_the_popularity_arm_serves_no_model(shop):
     arm = experiments.experiment_for("related")
     key = next(f"v{n}" for n in range(100) if experiments.assign(arm, f"v{n}").name == "A")
     with experiments.serving("related", None, key) as variant:
-        result = services.related_to(items[0], k=5)
+        result = serving.related_to(items[0], k=5)
     assert variant.name == "A" and result.version_id is None
     assert {r.strategy for r in result} <= {"category_popular", "popular"}
-    assert services.related_to(items[0], k=5).version_id == second.pk  # outside: the model
+    assert serving.related_to(items[0], k=5).version_id == second.pk  # outside: the model
 
 
 def test_results_count_visitors_clicks_and_purchases_per_variant(admin_client, shop):

@@ -5,7 +5,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from recommendations.models import Interaction
-from recommendations.tracking import recording as tracking
+from recommendations.tracking import recording, storage
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,11 +27,11 @@ def _ids() -> dict[str, str | None]:
 def _record(user, visitor_id: str, client_event_id: str, source: str) -> None:
     """What the events endpoint does with a client's id after the migration."""
     item = Interaction.objects.values_list("item_id", flat=True).first()
-    cid = tracking.shopper_event_id(client_event_id, user.pk if user else None, visitor_id)
-    row = tracking.validate_event(
+    cid = recording.shopper_event_id(client_event_id, user.pk if user else None, visitor_id)
+    row = recording.validate_event(
         "view", item, user=user, visitor_id=visitor_id, source=source, client_event_id=cid
     )
-    tracking.insert_rows([row])
+    storage.insert_rows([row])
 
 
 def test_stored_client_event_ids_move_into_their_shoppers_namespaces():

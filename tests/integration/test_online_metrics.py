@@ -14,8 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from recommendations.models import Impression, Interaction
-from recommendations.serving import impressions
-from recommendations.serving import performance as dashboard
+from recommendations.serving import impressions, performance
 from tests import factories
 from tests.factories import BROWSER, TRAINED_SETTINGS
 
@@ -187,8 +186,8 @@ def activity():
 
 
 def test_a_purchase_counts_when_it_follows_a_click_within_the_window(activity):
-    p = dashboard.period(7)
-    metrics = dashboard.online_metrics(p)
+    p = performance.period(7)
+    metrics = performance.online_metrics(p)
     related = dict(metrics["placements"])["related"]
     assert (related.impressions, related.clicks, related.purchases) == (2, 1, 1)
     assert related.ctr == 0.5 and related.conversion == 1.0 and related.revenue == 10.0
@@ -199,17 +198,17 @@ def test_a_purchase_counts_when_it_follows_a_click_within_the_window(activity):
     assert sum(metrics["placement_days"]["related"]["revenue"]) == 10.0
 
     with override_settings(RECOMMENDATIONS={"ATTRIBUTION_WINDOW_HOURS": 48}):
-        related = dict(dashboard.online_metrics(p)["placements"])["related"]
+        related = dict(performance.online_metrics(p)["placements"])["related"]
     assert related.purchases == 2 and related.revenue == 15.0
 
 
 def test_interaction_stats_and_coverage(activity):
-    p = dashboard.period(7)
-    stats = dashboard.interaction_stats(p)
+    p = performance.period(7)
+    stats = performance.interaction_stats(p)
     assert dict(stats["totals"]) == {"Purchase": 4, "Recommendation click": 1, "View": 1}
     assert stats["active_shoppers"] == 2 and sum(stats["per_type"]["Purchase"]) == 4
     assert max(stats["active_per_day"]) == 2
-    cover = dashboard.coverage(p)
+    cover = performance.coverage(p)
     assert cover["catalogue"] == 2 and cover["all"] == (2, 1.0)
     assert dict((name, n) for name, n, _ in cover["placements"]) == {"related": 2, "for_you": 1}
 

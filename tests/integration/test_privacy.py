@@ -6,10 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from recommendations import tracking
 from recommendations.learning import versions
 from recommendations.models import Interaction
-from recommendations.serving import lists as services
-from recommendations.tracking import recording as tracking
+from recommendations.serving import pool
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,7 +65,7 @@ def test_opted_out_visitors_get_nothing_personal_anywhere(client):
     ):
         items = factories.clustered_log()
         factories.trained_version()
-        services.active_model.clear()
+        pool.active_model.clear()
         before = Interaction.objects.count()
         client.get(f"/products/{items[1].pk}/", **UA, HTTP_SEC_GPC="1")
         assert Interaction.objects.count() == before

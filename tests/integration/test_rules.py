@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from recommendations import serving
 from recommendations.models import MerchandisingRule
-from recommendations.serving import lists as services
 from recommendations.serving import rules
 from tests import factories
 from tests.factories import BROWSER
@@ -42,9 +42,9 @@ def test_a_pin_shows_first_in_the_carousel_and_vanishes_after_its_end(client, sh
     )
     shown = carousel(client, product)
     assert shown[0] == pinned.pk and len(shown) == len(set(shown))
-    assert services.related_to(product).items[0].source == "related:pinned"
+    assert serving.related_to(product).items[0].source == "related:pinned"
     # Another placement is not affected.
-    assert services.bought_together(product).items[0].item != pinned
+    assert serving.bought_together(product).items[0].item != pinned
 
     later = end + timedelta(minutes=1)
     monkeypatch.setattr(timezone, "now", lambda: later)
@@ -58,8 +58,8 @@ def test_a_pin_in_the_future_waits_for_its_start(shop):
     MerchandisingRule.objects.create(
         name="Later", kind="pin", placement="related", item=pinned, starts_at=start
     )
-    assert services.related_to(product).items[0].item != pinned
-    result = rules.apply_rules("related", list(services.related_to(product)), now=start)
+    assert serving.related_to(product).items[0].item != pinned
+    result = rules.apply_rules("related", list(serving.related_to(product)), now=start)
     assert result[0].item == pinned
 
 
@@ -72,37 +72,37 @@ def test_pins_keep_their_positions_and_never_show_the_current_or_a_sold_out_item
             name=f"pin {position}", kind="pin", placement="related", item=item, position=position
         )
     MerchandisingRule.objects.create(name="self", kind="pin", placement="related", item=product)
-    result = [r.item for r in services.related_to(product, k=6)]
+    result = [r.item for r in serving.related_to(product, k=6)]
     assert result[0] == b and result[2] == a and product not in result
     a.stock = 0
     a.save()
-    assert a not in [r.item for r in services.related_to(product, k=6)]
+    assert a not in [r.item for r in serving.related_to(product, k=6)]
 
 
 def test_exclusions_by_item_and_category_on_one_placement_or_everywhere(shop):
     items, _ = shop
     product = items[0]
-    related = [r.item for r in services.related_to(product, k=5)]
+    related = [r.item for r in serving.related_to(product, k=5)]
     MerchandisingRule.objects.create(name="no", kind="exclude", item=related[0])
-    after = [r.item for r in services.related_to(product, k=5)]
+    after = [r.item for r in serving.related_to(product, k=5)]
     assert related[0] not in after and len(after) == 5
-    assert related[0] not in [r.item for r in services.popular(k=40)]
+    assert related[0] not in [r.item for r in serving.popular(k=40)]
 
     other_shelf = factories.category("Gifts")
     gift = factories.product(category=other_shelf, name="GIFT")
-    from recommendations.tracking import recording as tracking
+    from recommendations import tracking
 
     for n in range(100):
         tracking.record("purchase", gift, visitor_id=f"gift-{n}")
     from django.core.cache import cache
 
     cache.clear()
-    assert gift in [r.item for r in services.popular(k=3)]
+    assert gift in [r.item for r in serving.popular(k=3)]
     MerchandisingRule.objects.create(
         name="no gifts on home", kind="exclude", placement="popular", category=str(other_shelf.pk)
     )
-    assert gift not in [r.item for r in services.popular(k=40)]
-    assert gift in [r.item for r in services.popular(k=3, placement="elsewhere")]
+    assert gift not in [r.item for r in serving.popular(k=40)]
+    assert gift in [r.item for r in serving.popular(k=3, placement="elsewhere")]
 
 
 def test_an_exclusion_beats_a_pin(shop):
@@ -110,54 +110,54 @@ def test_an_exclusion_beats_a_pin(shop):
     product, item = items[0], outsider(items, items[0])
     MerchandisingRule.objects.create(name="pin", kind="pin", placement="related", item=item)
     MerchandisingRule.objects.create(name="ban", kind="exclude", item=item)
-    assert item not in [r.item for r in services.related_to(product, k=8)]
+    assert item not in [r.item for r in serving.related_to(product, k=8)]
 
 
 def test_a_boost_moves_a_category_up_by_rank(shop):
     _ = shop
     shelf = factories.category("Boosted")
     boosted = factories.product(category=shelf, name="BOOSTED")
-    from recommendations.tracking import recording as tracking
+    from recommendations import tracking
 
     for n in range(3):
         tracking.record("purchase", boosted, visitor_id=f"b-{n}")
     from django.core.cache import cache
 
     cache.clear()
-    before = [r.item for r in services.popular(k=50)]
+    before = [r.item for r in serving.popular(k=50)]
     rank = before.index(boosted)
     assert rank >= 4
     MerchandisingRule.objects.create(
         name="boost", kind="boost", category=str(shelf.pk), multiplier=rank + 2
     )
-    after = [r.item for r in services.popular(k=50)]
+    after = [r.item for r in serving.popular(k=50)]
     assert after.index(boosted) == 0 and set(after) == set(before)
 
 
 def test_saving_or_deleting_a_rule_takes_effect_at_once(shop):
     items, _ = shop
     product, pinned = items[0], outsider(items, items[0])
-    services.related_to(product)  # the (empty) rules are cached now
+    serving.related_to(product)  # the (empty) rules are cached now
     rule = MerchandisingRule.objects.create(
         name="pin", kind="pin", placement="related", item=pinned
     )
-    assert services.related_to(product).items[0].item == pinned
+    assert serving.related_to(product).items[0].item == pinned
     rule.is_active = False
     rule.save()
-    assert services.related_to(product).items[0].item != pinned
+    assert serving.related_to(product).items[0].item != pinned
     rule.is_active = True
     rule.save()
     rule.delete()
-    assert services.related_to(product).items[0].item != pinned
+    assert serving.related_to(product).items[0].item != pinned
 
 
 def test_serving_reads_the_rules_from_the_cache(shop, django_assert_num_queries):
     items, _ = shop
     product = items[0]
     MerchandisingRule.objects.create(name="boost", kind="boost", category="1", multiplier=2)
-    services.related_to(product)
+    serving.related_to(product)
     with django_assert_num_queries(1):  # the visible items; rules and related lists cached
-        services.related_to(product)
+        serving.related_to(product)
 
 
 def test_the_preview_shows_the_list_before_and_after_the_rules(admin_client, shop):

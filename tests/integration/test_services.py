@@ -5,10 +5,10 @@ import threading
 import pytest
 from django.test import override_settings
 
+from recommendations import serving, tracking
 from recommendations.learning import versions
 from recommendations.models import Interaction
-from recommendations.serving import lists as services
-from recommendations.tracking import recording as tracking
+from recommendations.serving import pool
 from tests import factories
 from tests.factories import TRAINED_SETTINGS
 
@@ -27,12 +27,12 @@ def view(item, visitor="new-visitor"):
 
 def test_a_new_visitors_third_click_changes_the_list(shop):
     items, version = shop
-    before = [r.item.pk for r in services.for_visitor(visitor_id="new-visitor", k=6)]
+    before = [r.item.pk for r in serving.for_visitor(visitor_id="new-visitor", k=6)]
     assert len(before) == 6  # no history yet: the fallbacks fill it
     cluster_two = [p for p in items if cluster(p) == 2]
     for item in cluster_two[:3]:
         view(item)
-    after = services.for_visitor(visitor_id="new-visitor", k=6)
+    after = serving.for_visitor(visitor_id="new-visitor", k=6)
     assert [r.item.pk for r in after] != before
     assert after.version_id == version.pk
     assert all(cluster(r.item) == 2 for r in after.items[:4])
@@ -44,7 +44,7 @@ def test_a_new_visitors_third_click_changes_the_list(shop):
 def test_lists_hold_only_visible_items_without_duplicates_and_never_the_current_one(shop):
     items, _ = shop
     first = items[0]
-    related = services.related_to(first, k=5)
+    related = serving.related_to(first, k=5)
     assert len(related) == 5 and first.pk not in {r.item.pk for r in related}
     sold_out = related.items[0].item
     sold_out.stock = 0
@@ -53,10 +53,10 @@ def test_lists_hold_only_visible_items_without_duplicates_and_never_the_current_
     hidden.is_active = False
     hidden.save()
     for result in (
-        services.related_to(first, k=8),
-        services.bought_together(first, k=8),
-        services.for_visitor(visitor_id="visitor-0", k=8),
-        services.popular(k=8),
+        serving.related_to(first, k=8),
+        serving.bought_together(first, k=8),
+        serving.for_visitor(visitor_id="visitor-0", k=8),
+        serving.popular(k=8),
     ):
         pks = [r.item.pk for r in result]
         assert len(pks) == len(set(pks)) == 8
@@ -68,24 +68,24 @@ def test_purchased_items_are_left_out_of_for_you_unless_configured(shop):
     bought = items[6]
     tracking.record("purchase", bought, visitor_id="other")
     # k covers the whole catalogue, so only an exclusion can keep an item out.
-    assert bought.pk not in {r.item.pk for r in services.for_visitor(visitor_id="other", k=40)}
+    assert bought.pk not in {r.item.pk for r in serving.for_visitor(visitor_id="other", k=40)}
     with override_settings(RECOMMENDATIONS={**TRAINED_SETTINGS, "EXCLUDE_PURCHASED": False}):
         from django.core.cache import cache
 
         cache.clear()
-        shown = {r.item.pk for r in services.for_visitor(visitor_id="other", k=40)}
+        shown = {r.item.pk for r in serving.for_visitor(visitor_id="other", k=40)}
     assert bought.pk in shown
 
 
 def test_acting_invalidates_the_cached_list(shop, django_assert_num_queries):
     items, _ = shop
     view(items[1])
-    services.for_visitor(visitor_id="new-visitor", k=5)
+    serving.for_visitor(visitor_id="new-visitor", k=5)
     with django_assert_num_queries(1) as ctx:  # history cached; stock is always read fresh
-        services.for_visitor(visitor_id="new-visitor", k=5)
+        serving.for_visitor(visitor_id="new-visitor", k=5)
     assert "recommendations_interaction" not in ctx.captured_queries[0]["sql"]
     view(items[5])
-    first = services.for_visitor(visitor_id="new-visitor", k=5)
+    first = serving.for_visitor(visitor_id="new-visitor", k=5)
     assert any("Because you viewed" in r.reason for r in first)
 
 
@@ -95,14 +95,14 @@ def test_never_empty_without_a_model_or_sales(shop):
     from django.core.cache import cache
 
     cache.clear()
-    services.active_model.clear()
-    result = services.for_visitor(visitor_id="visitor-3", k=6)
+    pool.active_model.clear()
+    result = serving.for_visitor(visitor_id="visitor-3", k=6)
     assert len(result) == 6 and result.version_id is None
     assert {r.strategy for r in result} <= {"category_popular", "popular"}
     Interaction.objects.all().delete()
     cache.clear()
-    assert len(services.related_to(items[0], k=6)) == 6
-    assert {r.strategy for r in services.popular(k=3)} == {"catalogue"}
+    assert len(serving.related_to(items[0], k=6)) == 6
+    assert {r.strategy for r in serving.popular(k=3)} == {"catalogue"}
 
 
 def test_category_fallback_comes_before_global_popular(shop):
@@ -114,34 +114,34 @@ def test_category_fallback_comes_before_global_popular(shop):
     from django.core.cache import cache
 
     cache.clear()
-    result = services.related_to(loner, k=5)
+    result = serving.related_to(loner, k=5)
     assert result.items[0].item == partner and result.items[0].strategy == "category_popular"
 
 
 def test_activating_another_version_switches_the_lists(shop):
     items, first = shop
     second = factories.trained_version(hyperparameters={"l2": 500.0})
-    assert services.related_to(items[0]).version_id == second.pk
+    assert serving.related_to(items[0]).version_id == second.pk
     versions.activate(first)
-    assert services.related_to(items[0]).version_id == first.pk
-    assert services.for_visitor(visitor_id="visitor-1").version_id == first.pk
+    assert serving.related_to(items[0]).version_id == first.pk
+    assert serving.for_visitor(visitor_id="visitor-1").version_id == first.pk
 
 
 def test_the_active_model_loads_once_per_version_under_threads(shop, monkeypatch):
     loads = []
-    real = services.load_version
+    real = pool.load_version
 
     def counting(version):
         loads.append(version.pk)
         return real(version)
 
-    monkeypatch.setattr(services, "load_version", counting)
-    services.active_model.clear()
+    monkeypatch.setattr(pool, "load_version", counting)
+    pool.active_model.clear()
     errors = []
 
     def worker():
         try:
-            assert services.active_model.get() is not None
+            assert pool.active_model.get() is not None
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -157,9 +157,9 @@ def test_recently_viewed_is_the_visitors_own_history(shop):
     items, _ = shop
     for item in (items[3], items[7], items[3]):
         view(item, visitor="history-visitor")
-    result = services.recently_viewed(visitor_id="history-visitor", k=5)
+    result = serving.recently_viewed(visitor_id="history-visitor", k=5)
     assert [r.item.pk for r in result] == [items[3].pk, items[7].pk]
-    assert len(services.recently_viewed(visitor_id="nobody")) == 0
+    assert len(serving.recently_viewed(visitor_id="nobody")) == 0
 
 
 def test_trending_prefers_growing_items(shop):
@@ -169,4 +169,4 @@ def test_trending_prefers_growing_items(shop):
     from django.core.cache import cache
 
     cache.clear()
-    assert services.trending(k=3).items[0].item == items[11]
+    assert serving.trending(k=3).items[0].item == items[11]

@@ -10,9 +10,9 @@ from django.core.signals import request_finished, request_started
 from django.template import Context, Template, engines
 from django.test import RequestFactory, override_settings
 
-from recommendations import signals
+from recommendations import serving, signals
 from recommendations.adapters import DefaultAdapter, get_adapter
-from recommendations.serving import lists as services
+from recommendations.serving import catalogue, pool
 from recommendations.templatetags import recommendations as tags
 from shop.adapters import ShopAdapter
 from shop.models import Product
@@ -30,7 +30,7 @@ def shop(request):
     with override_settings(RECOMMENDATIONS={**SETTINGS, "ADAPTER": request.param}):
         items = factories.clustered_log()
         version = factories.trained_version()
-        services.active_model.clear()
+        pool.active_model.clear()
         yield items, version
 
 
@@ -53,21 +53,21 @@ def _card_ids(html: str) -> list[int]:
 
 def test_an_item_sold_out_without_any_signal_leaves_cached_lists_at_once(client, shop):
     items, _ = shop
-    first = _ids(services.related_to(items[0], k=4))
-    assert _ids(services.related_to(items[0], k=4)) == first  # served from the list cache
+    first = _ids(serving.related_to(items[0], k=4))
+    assert _ids(serving.related_to(items[0], k=4)) == first  # served from the list cache
     html = _render("{% related_items item k=4 %}", item=items[0])
     api = client.get(f"/api/recommendations/items/{items[0].pk}/related/?k=4", **BROWSER)
     assert _card_ids(html) == first == [r["item"]["id"] for r in api.json()["results"]]
     # queryset.update sends no post_save: the caches are not told, the next list still knows
     Product.objects.filter(pk=first[0]).update(stock=0)
     Product.objects.filter(pk=first[1]).update(is_active=False)
-    again = _ids(services.related_to(items[0], k=4))
+    again = _ids(serving.related_to(items[0], k=4))
     assert first[0] not in again and first[1] not in again and len(again) == 4
     assert not {first[0], first[1]} & set(_card_ids(_render("{% related_items item k=4 %}",
                                                             item=items[0])))
     api = client.get(f"/api/recommendations/items/{items[0].pk}/related/?k=4", **BROWSER)
     assert not {first[0], first[1]} & {r["item"]["id"] for r in api.json()["results"]}
-    for_you = services.for_visitor(visitor_id="visitor-3", k=30)
+    for_you = serving.for_visitor(visitor_id="visitor-3", k=30)
     assert not {first[0], first[1]} & set(_ids(for_you))
     # the shopper's own history, with the sold-out item in it
     client.get(f"/products/{first[2]}/", **BROWSER)
@@ -79,7 +79,7 @@ def test_an_item_sold_out_without_any_signal_leaves_cached_lists_at_once(client,
 
 def test_a_saved_item_shows_its_new_name_and_stock_at_once(shop):
     items, _ = shop
-    shown = _ids(services.related_to(items[0], k=4))
+    shown = _ids(serving.related_to(items[0], k=4))
     assert "Renamed Mug" not in _render("{% related_items item k=4 %}", item=items[0])
     product = Product.objects.get(pk=shown[0])
     product.name = "Renamed Mug"
@@ -87,25 +87,25 @@ def test_a_saved_item_shows_its_new_name_and_stock_at_once(shop):
     assert "Renamed Mug" in _render("{% related_items item k=4 %}", item=items[0])
     product.stock = 0
     product.save()
-    assert shown[0] not in _ids(services.related_to(items[0], k=4))
+    assert shown[0] not in _ids(serving.related_to(items[0], k=4))
     product.stock = 5
     product.save()  # back in stock: shown again at once (the epoch changed)
-    assert shown[0] in _ids(services.related_to(items[0], k=4))
+    assert shown[0] in _ids(serving.related_to(items[0], k=4))
 
 
 def test_saves_deletes_and_paid_orders_start_a_new_catalogue_epoch(shop):
     items, _ = shop
-    epochs = [services.catalogue_epoch()]
-    assert services.catalogue_epoch() == epochs[0]  # stable while nothing changes
+    epochs = [catalogue.catalogue_epoch()]
+    assert catalogue.catalogue_epoch() == epochs[0]  # stable while nothing changes
     factories.product(name="NEW ARRIVAL")
-    epochs.append(services.catalogue_epoch())
+    epochs.append(catalogue.catalogue_epoch())
     items[5].delete()
-    epochs.append(services.catalogue_epoch())
+    epochs.append(catalogue.catalogue_epoch())
     # order_paid: stock moves through queryset.update, which sends no post_save
     signals.order_paid.send(
         sender=None, request=None, order=SimpleNamespace(pk=1), lines=[], user=None
     )
-    epochs.append(services.catalogue_epoch())
+    epochs.append(catalogue.catalogue_epoch())
     assert len(set(epochs)) == 4
 
 
@@ -140,7 +140,7 @@ def test_cards_rendered_one_by_one_equal_the_whole_template():
     entries = []
     for i in range(14):
         item = SimpleNamespace(pk=9000 + i)
-        rec = services.Recommendation(
+        rec = serving.Recommendation(
             item=item, score=rng.random(), strategy=rng.choice(["similar", "history"]),
             placement="related", version_id=rng.choice([None, 4]),
             reason=rng.choice(["", "Similar", "Because you viewed <i>x</i> & 'y'"]),

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.test import RequestFactory, override_settings
 
 from recommendations.models import Interaction
-from recommendations.tracking import recording as tracking
+from recommendations.tracking import recording
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def test_a_page_view_costs_one_insert(
     item = factories.product()
     request = _request()
     with django_assert_num_queries(1) as ctx, django_capture_on_commit_callbacks(execute=True):
-        assert tracking.record("view", item, request=request) is True
+        assert recording.record("view", item, request=request) is True
     assert ctx.captured_queries[0]["sql"].lstrip().upper().startswith("INSERT")
     row = Interaction.objects.get()
     assert (row.event, row.item_id, row.visitor_id, row.user_id) == (
@@ -42,7 +42,7 @@ def test_retried_client_event_id_is_stored_once(django_capture_on_commit_callbac
     item = factories.product()
     for _ in range(2):
         with django_capture_on_commit_callbacks(execute=True):
-            tracking.record("add_to_cart", item, visitor_id="v", client_event_id="evt-1")
+            recording.record("add_to_cart", item, visitor_id="v", client_event_id="evt-1")
     assert Interaction.objects.filter(client_event_id="evt-1").count() == 1
 
 
@@ -53,7 +53,7 @@ def test_nothing_is_written_when_the_transaction_rolls_back():
         pass
 
     with pytest.raises(Boom), transaction.atomic():
-        tracking.record("purchase", item, visitor_id="v")
+        recording.record("purchase", item, visitor_id="v")
         raise Boom
     assert not Interaction.objects.exists()
 
@@ -65,32 +65,32 @@ def test_nothing_is_written_when_the_transaction_rolls_back():
 def test_bots_are_dropped(user_agent, django_capture_on_commit_callbacks):
     item = factories.product()
     with django_capture_on_commit_callbacks(execute=True):
-        assert tracking.record("view", item, request=_request(user_agent)) is False
+        assert recording.record("view", item, request=_request(user_agent)) is False
     assert not Interaction.objects.exists()
 
 
 def test_visitor_opt_out_and_opt_in(django_capture_on_commit_callbacks):
     item = factories.product()
     request = _request()
-    tracking.opt_out(request)
+    recording.opt_out(request)
     with django_capture_on_commit_callbacks(execute=True):
-        assert tracking.record("view", item, request=request) is False
-    tracking.opt_in(request)
+        assert recording.record("view", item, request=request) is False
+    recording.opt_in(request)
     with django_capture_on_commit_callbacks(execute=True):
-        assert tracking.record("view", item, request=request) is True
+        assert recording.record("view", item, request=request) is True
     assert Interaction.objects.count() == 1
 
 
 def test_global_privacy_control_is_an_opt_out():
     item = factories.product()
-    assert tracking.record("view", item, request=_request(HTTP_SEC_GPC="1")) is False
+    assert recording.record("view", item, request=_request(HTTP_SEC_GPC="1")) is False
 
 
 @override_settings(RECOMMENDATIONS={"TRACKING_ENABLED": False})
 def test_tracking_can_be_switched_off(django_capture_on_commit_callbacks):
     item = factories.product()
     with django_capture_on_commit_callbacks(execute=True):
-        assert tracking.record("view", item, request=_request()) is False
+        assert recording.record("view", item, request=_request()) is False
     assert not Interaction.objects.exists()
 
 
@@ -103,7 +103,7 @@ def test_tracking_can_be_switched_off(django_capture_on_commit_callbacks):
         ({"visitor_id": ""}, "signed-in user or an anonymous visitor_id"),
         ({"value": "abc"}, "value must be a number"),
         ({"value": "NaN"}, "finite"),
-        ({"client_event_id": "x" * (tracking.MAX_EVENT_ID_LENGTH + 1)}, "client_event_id"),
+        ({"client_event_id": "x" * (recording.MAX_EVENT_ID_LENGTH + 1)}, "client_event_id"),
     ],
 )
 def test_invalid_events_are_refused_and_nothing_is_written(
@@ -114,9 +114,9 @@ def test_invalid_events_are_refused_and_nothing_is_written(
     event = args.pop("event")
     with (
         django_capture_on_commit_callbacks(execute=True),
-        pytest.raises(tracking.TrackingError, match=message),
+        pytest.raises(recording.TrackingError, match=message),
     ):
-        tracking.record(event, item, **args)
+        recording.record(event, item, **args)
     assert not Interaction.objects.exists()
 
 
@@ -134,7 +134,7 @@ def test_record_many_reports_rejected_rows_and_writes_the_rest(django_capture_on
         },
     ]
     with django_capture_on_commit_callbacks(execute=True):
-        result = tracking.record_many(rows)
+        result = recording.record_many(rows)
     assert result.written == 2
     assert [position for position, _ in result.rejected] == [1]
     assert sorted(Interaction.objects.values_list("event", flat=True)) == ["purchase", "view"]
@@ -147,8 +147,8 @@ def test_merging_a_visitor_into_a_user_moves_only_anonymous_events(
     item = factories.product()
     alice, bob = factories.user(), factories.user()
     with django_capture_on_commit_callbacks(execute=True):
-        tracking.record("view", item, visitor_id="shared-device")
-        tracking.record("view", item, visitor_id="shared-device", user=bob)
-    assert tracking.merge_visitor_into_user("shared-device", alice) == 1
+        recording.record("view", item, visitor_id="shared-device")
+        recording.record("view", item, visitor_id="shared-device", user=bob)
+    assert recording.merge_visitor_into_user("shared-device", alice) == 1
     assert Interaction.objects.filter(user=alice).count() == 1
     assert Interaction.objects.filter(user=bob).count() == 1

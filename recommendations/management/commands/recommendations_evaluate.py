@@ -12,8 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from recommendations.conf import app_settings
-from recommendations.learning.extract import extract_log
-from recommendations.ml.data import build_interaction_matrix
+from recommendations.learning.dataset import interaction_matrix, training_log
 from recommendations.ml.evaluate import evaluate_models, format_table
 from recommendations.ml.models import REGISTRY
 
@@ -31,10 +30,10 @@ class Command(BaseCommand):
         unknown = sorted(set(names) - set(REGISTRY))
         if unknown or not names:
             raise CommandError(f"Unknown models {unknown}; choose from {', '.join(REGISTRY)}.")
-        frame = extract_log()
+        frame = training_log()
         if frame.empty:
             raise CommandError("The interaction log is empty.")
-        matrix = build_interaction_matrix(frame, event_weights=app_settings.EVENT_WEIGHTS)
+        matrix = interaction_matrix(frame)
         cfg = app_settings.TRAINING
         try:
             result = evaluate_models(

@@ -1,0 +1,66 @@
+"""A shopper's own latest events, read on the serving index in one query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Exists, OuterRef
+
+from ..adapters import get_adapter
+from ..conf import app_settings
+from ..db import compiled_rows
+from ..models import Event, Interaction
+
+
+def signed_in_id(user: Any) -> int | None:
+    """A signed-in user's pk; None for anonymous users (and for no user at all)."""
+    if user is None or not getattr(user, "is_authenticated", True):
+        return None
+    return getattr(user, "pk", None)
+
+
+def history(user_id: int | None, visitor_id: str | None) -> list[tuple[int, str]]:
+    """The shopper's latest events, newest first: one query on the serving index."""
+    limit = int(app_settings.FOLD_IN_EVENTS)
+
+    def query(who: Any) -> Any:
+        qs = (
+            Interaction.objects.filter(user_id=who)
+            if user_id
+            else Interaction.objects.filter(visitor_id=who, user__isnull=True)
+        )
+        return (
+            qs.exclude(event=Event.CLICK).order_by("-created_at").values_list("item_id", "event")
+        )[:limit]
+
+    who = user_id if user_id else visitor_id
+    rows = compiled_rows(("history", bool(user_id), limit), query, who)
+    return rows if rows is not None else list(query(who))
+
+
+def history_visible(user_id: int | None, visitor_id: str | None) -> list[tuple[int, str, bool]]:
+    """:func:`history` with whether each item is visible now, in the same query."""
+    adapter = get_adapter()
+    limit = int(app_settings.FOLD_IN_EVENTS)
+
+    def query(who: Any) -> Any:
+        qs = (
+            Interaction.objects.filter(user_id=who)
+            if user_id
+            else Interaction.objects.filter(visitor_id=who, user__isnull=True)
+        )
+        visible = Exists(adapter.visible_items().filter(pk=OuterRef("item_id")))
+        return (
+            qs.exclude(event=Event.CLICK)
+            .order_by("-created_at")
+            .annotate(_recommendations_visible=visible)
+            .values_list("item_id", "event", "_recommendations_visible")
+        )[:limit]
+
+    who = user_id if user_id else visitor_id
+    rows = None
+    if adapter.static_visibility:  # the statement may be kept: nothing in it changes
+        rows = compiled_rows(("history-visible", bool(user_id), limit, adapter), query, who)
+    if rows is None:
+        rows = list(query(who))
+    return [(item, event, bool(visible)) for item, event, visible in rows]

@@ -1,0 +1,84 @@
+"""What every list is made of: candidates with a typed reason, then recommendations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Model
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why an item is on a list: a fixed label ("Popular right now"), or an item of the
+    shopper's history ("Because you viewed ..."), named only once the item is fetched."""
+
+    label: str = ""
+    verb: str = ""  # "viewed" or "bought" when the reason is a history item
+    item_id: Any = None
+
+    @classmethod
+    def because(cls, verb: str, item_id: Any) -> Reason:
+        return cls(verb=verb, item_id=item_id)
+
+    def text(self, items: Mapping[Any, Model]) -> str:
+        """The sentence a carousel shows; empty when the history item is not at hand."""
+        if self.item_id is None:
+            return self.label
+        named = items.get(self.item_id)
+        return f"Because you {self.verb} {str(named).title()}" if named is not None else ""
+
+
+NO_REASON = Reason()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An item a list may show, before visibility, fallbacks and rules decide."""
+
+    item_id: Any
+    score: float
+    strategy: str  # "model", "similar", "bought_together", "popular", "manual", ...
+    reason: Reason = NO_REASON
+
+
+#: Strategies whose entries come from a model version (attributed to it in clicks and A/B).
+MODEL_STRATEGIES = frozenset({"model", "similar", "bought_together", "buy_again"})
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    item: Model
+    score: float
+    strategy: str  # "model", "similar", "bought_together", "category_popular", "popular", ...
+    placement: str
+    version_id: int | None = None
+    reason: str = ""
+
+    @property
+    def source(self) -> str:
+        """Attribution tag carried by the click and the visit: ``placement:v3`` or
+        ``placement:popular`` when no model version produced the entry."""
+        tag = f"v{self.version_id}" if self.version_id else self.strategy
+        return f"{self.placement}:{tag}"[:100]
+
+
+@dataclass
+class RecommendationList:
+    placement: str
+    version_id: int | None
+    items: list[Recommendation] = field(default_factory=list)
+    #: Shared by every copy of a list served from the per-process list cache (None for one
+    #: built for this request): what callers derive from the list alone may be kept here
+    #: (the template tags keep the rendered carousel).
+    memo: dict | None = field(default=None, compare=False, repr=False)
+
+    def __iter__(self) -> Iterator[Recommendation]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
