@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ml_temporal_harness import buy_again_scores, load_frame, ndcg20, split_temporal
 
-from recommendations.ml.models import REGISTRY, DEFAULT_ALGORITHM
+from recommendations.ml.models import DEFAULT_ALGORITHM, REGISTRY
 
 OUT = Path(__file__).resolve().parent / "results" / "ml_experiments_temporal.json"
 

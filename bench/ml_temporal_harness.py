@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recommendations.ml.data import build_interaction_matrix
-from recommendations.ml.datasets import ONLINE_RETAIL, NON_PRODUCT_CODES, dataset_path
+from recommendations.ml.datasets import NON_PRODUCT_CODES, ONLINE_RETAIL, dataset_path
 from recommendations.ml.metrics import exclude_seen, ndcg_at_k
 
 
@@ -105,12 +105,12 @@ def split_temporal(frame: pd.DataFrame, window_days: int = 30, fraction: float =
         w = window[window["user"].isin(set(users))].drop_duplicates(["user", "item"])
         T = _rows(w, users, items, np.ones(len(w), np.float32))
         ob = b.drop_duplicates(["user", "item", "basket"])
-        O = _rows(ob, users, items, np.ones(len(ob), np.float32))
+        Ord = _rows(ob, users, items, np.ones(len(ob), np.float32))
         last = b.groupby(["user", "item"])["timestamp"].max().reset_index()
         days = ((cut - last["timestamp"]).dt.total_seconds() / 86400 + 1).to_numpy(np.float32)
         L = _rows(last, users, items, days)
         keep = (np.diff(T.indptr) > 0) & (np.diff(H.indptr) > 0)
-        return HeldOut(users[keep], H[keep], T[keep], O[keep], L[keep])
+        return HeldOut(users[keep], H[keep], T[keep], Ord[keep], L[keep])
 
     return Split(tr.X, held_out(val_u), held_out(test_u), pop, tr.item_ids)
 
@@ -120,9 +120,9 @@ def buy_again_scores(h: HeldOut, recent_popularity: np.ndarray) -> np.ndarray:
     n_items = h.history.shape[1]
     pop = recent_popularity / (recent_popularity.max() + 1.0)  # < 1: below any own item
     S = np.tile(pop, (h.orders.shape[0], 1)).astype(np.float64)
-    O, L = h.orders.tocoo(), h.last_days.tocsr()
-    rec = np.asarray(L[O.row, O.col]).ravel()
-    S[O.row, O.col] = 1.0 + O.data * n_items + 1.0 / (1.0 + rec)
+    Ord, L = h.orders.tocoo(), h.last_days.tocsr()
+    rec = np.asarray(L[Ord.row, Ord.col]).ravel()
+    S[Ord.row, Ord.col] = 1.0 + Ord.data * n_items + 1.0 / (1.0 + rec)
     return S.astype(np.float32)
 
 
