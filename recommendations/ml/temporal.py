@@ -122,8 +122,9 @@ def _prepare(frame: pd.DataFrame, purchase_event: str) -> pd.DataFrame:
         df = df[pd.to_numeric(df["quantity"], errors="coerce").fillna(1) > 0]
     df = df.dropna(subset=["user", "item", "timestamp"]).copy()
     df["timestamp"] = _timestamps(df["timestamp"])
-    if "event" not in df.columns:
-        df["event"] = purchase_event
+    # which rows are purchases (truth, orders, recency); the builder still sees the log as
+    # given, so a log without events weighs each row 1 as build_rows does at serving time
+    df["_purchase"] = (df["event"] == purchase_event) if "event" in df.columns else True
     if "basket" not in df.columns:  # one order = one shopper at one moment
         df["basket"] = df["user"].astype(str) + "@" + df["timestamp"].astype(str)
     return df
@@ -131,19 +132,19 @@ def _prepare(frame: pd.DataFrame, purchase_event: str) -> pd.DataFrame:
 
 def _held_out(before: pd.DataFrame, window: pd.DataFrame, users: np.ndarray,
               items: np.ndarray, cut: pd.Timestamp, weights: Mapping[str, float] | None,
-              half_life_days: float | None, purchase_event: str, min_truth: int) -> HeldOut:
+              half_life_days: float | None, min_truth: int) -> HeldOut:
     b = before[before["user"].isin(users)]
     history = build_interaction_matrix(
         b, event_weights=weights, aggregate="sum", half_life_days=half_life_days, now=cut,
         item_ids=items, user_ids=users).X
-    w = window[(window["event"] == purchase_event) & window["user"].isin(users)]
+    w = window[window["_purchase"] & window["user"].isin(users)]
     truth_pairs = w[["user", "item"]].drop_duplicates().assign(v=1.0)
     truth = _pair_matrix(truth_pairs, "v", users, items)
     truth.data[:] = 1.0
     keep = (np.diff(truth.indptr) >= max(min_truth, 1)) & (np.diff(history.indptr) > 0)
     users = users[keep]
     history, truth = history[keep], truth[keep]
-    p = b[(b["event"] == purchase_event) & b["user"].isin(users)]
+    p = b[b["_purchase"] & b["user"].isin(users)]
     per = p.groupby(["user", "item"], sort=False).agg(
         orders=("basket", "nunique"), last=("timestamp", "max")).reset_index()
     per["days"] = (cut - per["last"]).dt.total_seconds() / 86400.0 + DAYS_EPS
@@ -206,7 +207,7 @@ def split_temporal(
         half_life_days=half_life_days, now=cut_ts)
     items = train_im.item_ids
 
-    recent = train_rows[(train_rows["event"] == purchase_event)
+    recent = train_rows[train_rows["_purchase"]
                         & (train_rows["timestamp"] >= cut_ts - pd.Timedelta(days=window_days))]
     lines = recent[["basket", "item"]].drop_duplicates()
     counts = lines["item"].value_counts()
@@ -214,7 +215,7 @@ def split_temporal(
 
     def part(u: np.ndarray) -> HeldOut:
         return _held_out(before, window, np.sort(u), items, cut_ts, event_weights,
-                         half_life_days, purchase_event, min_truth)
+                         half_life_days, min_truth)
 
     return TemporalSplit(
         cut=cut_ts, window_days=float(window_days), item_ids=items, train=train_im.X,
