@@ -7,7 +7,7 @@ raw-id <-> index maps live in :class:`InteractionMatrix` next to the matrix they
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,6 +93,8 @@ def build_interaction_matrix(
     half_life_days: float | None = None,
     now: pd.Timestamp | str | None = None,
     binary: bool = False,
+    item_ids: np.ndarray | Sequence | None = None,
+    user_ids: np.ndarray | Sequence | None = None,
 ) -> InteractionMatrix:
     """Turn an interaction log into a float32 CSR user x item matrix.
 
@@ -111,6 +113,11 @@ def build_interaction_matrix(
     before aggregation, age measured from ``now`` (default: the newest event in the log).
     Rows whose final weight is 0 (e.g. only ``remove_from_cart``) are dropped; users/items that
     end up with no positive interaction do not get a row/column.
+
+    ``item_ids`` / ``user_ids`` fix the columns / rows to a GIVEN index, in that order (a model's
+    catalogue, a list of held-out shoppers): events of other items/users are dropped and a
+    given user/item without events gets an empty row/column. This is how the temporal split
+    and serving-time fold-in build their rows with exactly the weighting used for training.
     """
     if aggregate not in AGGREGATIONS:
         raise ValueError(f"aggregate must be one of {AGGREGATIONS}, got {aggregate!r}")
@@ -129,15 +136,49 @@ def build_interaction_matrix(
         w = w * _decay(df["timestamp"], half_life_days, now)
     tmp = pd.DataFrame({"user": df["user"].to_numpy(), "item": df["item"].to_numpy(), "w": w})
     tmp = tmp[tmp["w"] > 0]
+    if item_ids is not None:
+        tmp = tmp[tmp["item"].isin(pd.Index(item_ids))]
+    if user_ids is not None:
+        tmp = tmp[tmp["user"].isin(pd.Index(user_ids))]
     agg = tmp.groupby(["user", "item"], sort=False)["w"].agg(aggregate).reset_index()
-    user_codes, user_ids = pd.factorize(agg["user"], sort=True)
-    item_codes, item_ids = pd.factorize(agg["item"], sort=True)
+    if user_ids is None:
+        user_codes, user_ids = pd.factorize(agg["user"], sort=True)
+    else:
+        user_codes = pd.Index(user_ids).get_indexer(agg["user"])
+    if item_ids is None:
+        item_codes, item_ids = pd.factorize(agg["item"], sort=True)
+    else:
+        item_codes = pd.Index(item_ids).get_indexer(agg["item"])
     values = np.ones(len(agg), np.float32) if binary else agg["w"].to_numpy(np.float32)
     X = sp.csr_matrix(
         (values, (user_codes, item_codes)), shape=(len(user_ids), len(item_ids)), dtype=np.float32
     )
     X.sort_indices()
     return InteractionMatrix(X, np.asarray(user_ids), np.asarray(item_ids))
+
+
+def build_rows(
+    frame: pd.DataFrame,
+    item_ids: np.ndarray | Sequence,
+    event_weights: Mapping[str, float] | None = None,
+    half_life_days: float | None = None,
+    now: pd.Timestamp | str | None = None,
+) -> sp.csr_matrix:
+    """Model-input rows over a model's columns ``item_ids``: fold-in at serving time.
+
+    The same builder as training (:func:`build_interaction_matrix`, ``aggregate="sum"``, the
+    event weights and time decay), so a shopper scored live sees exactly the input the
+    temporal evaluation gave its held-out shoppers. Without a ``user`` column the frame is one
+    shopper and the result has one row; otherwise one row per user, sorted by raw id. Items
+    outside ``item_ids`` are dropped (the model cannot score them).
+    """
+    df = frame if "user" in frame.columns else frame.assign(user=0)
+    users = None if "user" in frame.columns else np.array([0])
+    if df.empty:
+        return sp.csr_matrix((0 if users is None else 1, len(item_ids)), dtype=np.float32)
+    return build_interaction_matrix(
+        df, event_weights=event_weights, aggregate="sum", half_life_days=half_life_days,
+        now=now, item_ids=item_ids, user_ids=users).X
 
 
 def binarize(X: sp.spmatrix) -> sp.csr_matrix:

@@ -69,8 +69,9 @@ def load_online_retail(path: Path | None = None, min_items: int = 5) -> Interact
 
 
 def _uci_purchases(df: pd.DataFrame, invoice: str, code: str, quantity: str, price: str,
-                   customer: str) -> pd.DataFrame:
-    """The purchase rows of a UCI Online Retail (I or II) invoice-line table, as user/item."""
+                   customer: str, date: str | None = None) -> pd.DataFrame:
+    """The purchase rows of a UCI Online Retail (I or II) invoice-line table, as user/item
+    (+ ``timestamp`` and ``basket`` = the invoice when ``date`` names the invoice date column)."""
     invoices = df[invoice].astype(str)
     codes = df[code].astype(str).str.strip()
     keep = (df[customer].notna()
@@ -78,10 +79,15 @@ def _uci_purchases(df: pd.DataFrame, invoice: str, code: str, quantity: str, pri
             & (pd.to_numeric(df[quantity], errors="coerce") > 0)
             & (pd.to_numeric(df[price], errors="coerce") > 0)
             & ~codes.isin(NON_PRODUCT_CODES))
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "user": df.loc[keep, customer].astype(str).str.replace(r"\.0$", "", regex=True),
         "item": codes[keep].str.upper(),
     })
+    if date is not None:
+        out["timestamp"] = pd.to_datetime(df.loc[keep, date])
+        out["basket"] = invoices[keep]
+        out["event"] = "purchase"
+    return out
 
 
 def load_movielens(name: str, min_items: int = 5, threshold: float = 3.5) -> InteractionMatrix:
@@ -109,6 +115,9 @@ USER_COLUMNS = ("user", "userid", "customerid", "customer", "visitorid", "visito
 ITEM_COLUMNS = ("item", "itemid", "productid", "product", "stockcode", "sku", "articleid",
                 "movieid", "asin")
 EVENT_COLUMNS = ("event", "eventtype", "behavior", "behaviour", "action")
+TIME_COLUMNS = ("timestamp", "time", "eventtime", "invoicedate", "datetime", "date", "ts",
+                "orderdate", "createdat")
+BASKET_COLUMNS = ("basket", "basketid", "orderid", "invoiceno", "invoice", "transactionid")
 #: Other logs' names for our events (compared like the column names).
 EVENT_SYNONYMS = {
     "addtocart": "add_to_cart", "cart": "add_to_cart", "addtobasket": "add_to_cart",
@@ -129,17 +138,18 @@ def _sniff_separator(path: Path) -> str:
     return max((",", "\t", ";", "|"), key=header.count)
 
 
-def load_csv(path: str | os.PathLike, min_items: int = 1) -> InteractionMatrix:
-    """An interaction log from a CSV (or .csv.gz; comma, tab, semicolon or pipe separated).
+def _parse_time(values: pd.Series) -> pd.Series:
+    """UTC datetimes from dates or Unix epochs (seconds, or milliseconds when that large)."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return pd.to_datetime(values, utc=True)
+    num = pd.to_numeric(values, errors="coerce")
+    if num.notna().all() and len(num):
+        return pd.to_datetime(num, unit="ms" if num.abs().max() > 1e11 else "s", utc=True)
+    return pd.to_datetime(values, utc=True, format="mixed")
 
-    Columns are recognised by name (:data:`USER_COLUMNS`, :data:`ITEM_COLUMNS`, an optional
-    event column and ``timestamp``), so other shops' exports and public logs load as they
-    are. A UCI Online Retail style invoice table (I or II: invoice, StockCode, Quantity,
-    price, customer) keeps purchases only, as ``online-retail`` does. Events are mapped to
-    ours (:data:`EVENT_SYNONYMS`), weighted and binarised; users with fewer than
-    ``min_items`` items are dropped (the evaluation split also keeps users with >= 5).
-    """
-    path = _require(Path(path), str(path))
+
+def _csv_frame(path: Path) -> tuple[pd.DataFrame, bool]:
+    """(frame of user, item [, event, timestamp, basket], is_uci_invoice_table)."""
     df = pd.read_csv(path, sep=_sniff_separator(path), dtype=str, low_memory=False)
     columns = {_key(c): c for c in df.columns}
 
@@ -150,8 +160,8 @@ def load_csv(path: str | os.PathLike, min_items: int = 1) -> InteractionMatrix:
     price = columns.get("unitprice") or columns.get("price")
     if invoice and price and {"stockcode", "quantity"} <= set(columns) and find(USER_COLUMNS):
         frame = _uci_purchases(df, invoice, columns["stockcode"], columns["quantity"], price,
-                               find(USER_COLUMNS))
-        return _matrix(frame, min_items)
+                               find(USER_COLUMNS), date=find(TIME_COLUMNS))
+        return frame, True
     user, item = find(USER_COLUMNS), find(ITEM_COLUMNS)
     if user is None or item is None:
         raise ValueError(
@@ -163,15 +173,77 @@ def load_csv(path: str | os.PathLike, min_items: int = 1) -> InteractionMatrix:
     if event is not None:
         keys = df[event].map(_key)
         frame["event"] = keys.map(EVENT_SYNONYMS).fillna(df[event].str.lower())
-    if "timestamp" in columns:
-        frame["timestamp"] = df[columns["timestamp"]]
-    frame = frame.dropna(subset=["user", "item"])
+    time = find(TIME_COLUMNS)
+    if time is not None:
+        frame["timestamp"] = df[time]
+    basket = find(BASKET_COLUMNS)
+    if basket is not None:
+        frame["basket"] = df[basket]
+    if "quantity" in columns:
+        frame["quantity"] = df[columns["quantity"]]
+    return frame.dropna(subset=["user", "item"]), False
+
+
+def load_csv(path: str | os.PathLike, min_items: int = 1) -> InteractionMatrix:
+    """An interaction log from a CSV (or .csv.gz; comma, tab, semicolon or pipe separated).
+
+    Columns are recognised by name (:data:`USER_COLUMNS`, :data:`ITEM_COLUMNS`, an optional
+    event column, :data:`TIME_COLUMNS`, :data:`BASKET_COLUMNS`), so other shops' exports and
+    public logs load as they are. A UCI Online Retail style invoice table (I or II: invoice,
+    StockCode, Quantity, price, customer) keeps purchases only, as ``online-retail`` does.
+    Events are mapped to ours (:data:`EVENT_SYNONYMS`), weighted and binarised; users with
+    fewer than ``min_items`` items are dropped (the evaluation split also keeps users with >= 5).
+    """
+    path = _require(Path(path), str(path))
+    frame, uci = _csv_frame(path)
+    if uci:
+        return _matrix(frame[["user", "item"]], min_items)
     im = build_interaction_matrix(frame).binarized()
     if min_items > 1:
         counts = np.diff(im.X.indptr)
         keep = np.flatnonzero(counts >= min_items)
         im = InteractionMatrix(im.X[keep], im.user_ids[keep], im.item_ids)
     return im
+
+
+def load_frame(name_or_path: str) -> pd.DataFrame:
+    """The dataset as a timed event log for the temporal protocol.
+
+    Columns ``user``, ``item``, ``timestamp`` (UTC), ``event`` and, where the data has orders,
+    ``basket``. online-retail: purchases (as :func:`load_online_retail`), basket = invoice.
+    MovieLens: a rating above 3.5 is a ``purchase``, a lower one a ``view`` (the shopper looked
+    but did not like it). instacart has no timestamps: ``ValueError``. A CSV: columns by name
+    (see :func:`load_csv`); a log without a recognised time column is a ``ValueError``.
+    Raises :class:`DatasetNotFound` when the file is absent.
+    """
+    if name_or_path == "instacart":
+        _require(dataset_path("instacart"), "instacart")
+        raise ValueError("instacart has no timestamps (one anonymous basket per shopper): "
+                         "the temporal protocol cannot cut it in time; use --protocol random")
+    if name_or_path == "online-retail":
+        path = _require(ONLINE_RETAIL, "online-retail")
+        df = pd.read_csv(path, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str},
+                         usecols=["InvoiceNo", "StockCode", "Quantity", "UnitPrice",
+                                  "CustomerID", "InvoiceDate"])
+        frame = _uci_purchases(df, "InvoiceNo", "StockCode", "Quantity", "UnitPrice",
+                               "CustomerID", date="InvoiceDate")
+    elif name_or_path in ("ml-100k", "ml-latest-small"):
+        path = _require(dataset_path(name_or_path), name_or_path)
+        if name_or_path == "ml-100k":
+            df = pd.read_csv(path, sep="\t", names=["user", "item", "rating", "timestamp"])
+        else:
+            df = pd.read_csv(path).rename(columns={"userId": "user", "movieId": "item"})
+        frame = pd.DataFrame({
+            "user": df["user"], "item": df["item"], "timestamp": df["timestamp"],
+            "event": np.where(df["rating"] > 3.5, "purchase", "view")})
+    else:
+        frame, _ = _csv_frame(_require(Path(name_or_path), str(name_or_path)))
+    if "timestamp" not in frame.columns:
+        raise ValueError(f"{name_or_path}: no time column (name one of {TIME_COLUMNS}); "
+                         "the temporal protocol needs when each event happened")
+    frame = frame.copy()
+    frame["timestamp"] = _parse_time(frame["timestamp"])
+    return frame.reset_index(drop=True)
 
 
 def load_dataset(name_or_path: str) -> InteractionMatrix:

@@ -1,6 +1,11 @@
-"""Offline evaluation: strong-generalisation split, fit every model, one comparable table.
+"""Offline evaluation: strong-generalisation or temporal split, fit every model, compare.
 
 ``python -m recommendations.ml.evaluate --dataset online-retail --models vae,ease,itemknn,pop``
+(``--protocol random``, the default: items hidden at random from unseen shoppers) or
+``python -m recommendations.ml.evaluate --dataset online-retail --protocol temporal``: what do
+shoppers buy in the 30 days after a cut? One JSON line per model and task (``all``: every
+purchase of the window counts, nothing masked; ``explore``: only items new to the shopper,
+history masked). See :mod:`recommendations.ml.temporal`.
 
 No Django here: :func:`evaluate_models` is also what the shop's management command calls on its
 own interaction log.
@@ -26,12 +31,33 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from . import models as models_module
 from .data import InteractionMatrix, StrongSplit, split_strong
-from .datasets import DatasetNotFound, load_dataset
-from .metrics import evaluate_scores, exclude_seen, popularity_bias_at_k
+from .datasets import DatasetNotFound, load_dataset, load_frame
+from .metrics import (
+    evaluate_scores,
+    exclude_seen,
+    hit_rate_at_k,
+    ndcg_at_k,
+    popularity_bias_at_k,
+    recall_at_k,
+)
 from .models import REGISTRY, CatalogueTooLargeError, Recommender
+from .policy import PLACEMENT_DEFAULTS, apply_exclusion
+from .temporal import (
+    HeldOut,
+    TemporalSplit,
+    buy_again_scores,
+    recent_popularity_scores,
+    split_temporal,
+)
 
 DEFAULT_MODELS = ("vae", "ease", "itemknn", "pop")
+#: Temporal protocol: ``buy_again`` and ``pop`` (recent best sellers) are baselines computed
+#: from the split (not REGISTRY models); ``served`` is what "for you" serves.
+TEMPORAL_BASELINES = ("buy_again", "pop")
+DEFAULT_TEMPORAL_MODELS = ("buy_again", "pop", "ease", "served")
+TASKS = ("all", "explore")
 
 
 def _maxrss_mib() -> float:
@@ -116,6 +142,104 @@ def evaluate_models(
     return out
 
 
+def default_algorithm() -> str:
+    """The algorithm "for you" serves (``models.DEFAULT_ALGORITHM``, ``vae`` where undefined)."""
+    return getattr(models_module, "DEFAULT_ALGORITHM", "vae")
+
+
+def _task_matrices(held: HeldOut, task: str) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix
+                                                      | None]:
+    """(rows kept, truth, mask) of a task: ``all`` keeps everything and masks nothing;
+    ``explore`` keeps only truth items absent from the history (any event before the cut, or a
+    purchase), drops shoppers left without one and masks their history."""
+    if task == "all":
+        return np.arange(held.n_users), held.truth, None
+    if task != "explore":
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    seen = ((held.history > 0) + (held.bought > 0)).astype(np.float32).tocsr()
+    truth = (held.truth - held.truth.multiply(seen)).tocsr()
+    truth.eliminate_zeros()
+    rows = np.flatnonzero(np.diff(truth.indptr) > 0)
+    return rows, truth[rows], seen[rows]
+
+
+def temporal_metrics(scores: np.ndarray, held: HeldOut, task: str, k: int = 20
+                     ) -> dict[str, Any]:
+    """NDCG@k, Recall@k, HitRate@k of ``scores`` (rows = ``held``'s shoppers) for ``task``."""
+    rows, truth, mask = _task_matrices(held, task)
+    s = np.array(scores[rows], dtype=np.float64)
+    if mask is not None:
+        exclude_seen(s, mask)
+    if len(rows) == 0:
+        nan = float("nan")
+        return {f"ndcg@{k}": nan, f"recall@{k}": nan, f"hitrate@{k}": nan, "users": 0,
+                "repeat_share": nan}
+    bought = sp.csr_matrix(held.bought)[rows]
+    repeat = truth.multiply(bought > 0).nnz / max(truth.nnz, 1)
+    return {f"ndcg@{k}": ndcg_at_k(s, truth, k).mean,
+            f"recall@{k}": recall_at_k(s, truth, k).mean,
+            f"hitrate@{k}": hit_rate_at_k(s, truth, k).mean,
+            "users": len(rows), "repeat_share": float(repeat)}
+
+
+def evaluate_temporal(
+    split: TemporalSplit,
+    models: Sequence[str] = DEFAULT_TEMPORAL_MODELS,
+    k: int = 20,
+    model_params: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """One result dict per (model, task) on ``split.test``.
+
+    ``buy_again`` / ``pop`` are the baselines of :mod:`.temporal`; any REGISTRY name is
+    ``REGISTRY[name](**model_params.get(name, {}))`` fitted on ``split.train`` with the
+    validation shoppers for tuning / early stopping, scored on the test histories (raw scores,
+    no exclusion); ``served`` is the default algorithm with the ``for_you`` exclusion policy
+    applied: exactly what the "for you" placement would show. A model fitted once is reused.
+    """
+    fitted: dict[str, tuple[Recommender, float]] = {}
+    held = split.test
+    out: list[dict[str, Any]] = []
+
+    def fit(name: str) -> tuple[Recommender, float]:
+        if name not in fitted:
+            model = REGISTRY[name](**(model_params or {}).get(name, {}))
+            t0 = time.perf_counter()
+            model.fit(split.train, validation=(split.validation.history,
+                                               split.validation.truth))
+            fitted[name] = (model, time.perf_counter() - t0)
+        return fitted[name]
+
+    for name in models:
+        info: dict[str, Any] = {}
+        if name == "buy_again":
+            scores = buy_again_scores(held, split.recent_popularity)
+        elif name == "pop":
+            scores = recent_popularity_scores(split, held.n_users)
+            info["note"] = "recent best sellers (orders in the window before the cut)"
+        elif name == "served" or name in REGISTRY:
+            algo = default_algorithm() if name == "served" else name
+            try:
+                model, fit_s = fit(algo)
+            except CatalogueTooLargeError as exc:
+                for task in TASKS:
+                    out.append({"protocol": "temporal", "task": task, "model": name,
+                                "status": "refused", "reason": str(exc)})
+                continue
+            scores = np.asarray(model.score(held.history), dtype=np.float64)
+            info["fit_seconds"] = fit_s
+            if name == "served":
+                policy = PLACEMENT_DEFAULTS["for_you"]
+                apply_exclusion(scores, held.bought, held.history, policy)
+                info.update({"algorithm": algo, "policy": policy})
+        else:
+            raise ValueError(f"unknown model {name!r}; choose from "
+                             f"{sorted({*TEMPORAL_BASELINES, 'served', *REGISTRY})}")
+        for task in TASKS:
+            out.append({"protocol": "temporal", "task": task, "model": name,
+                        **temporal_metrics(scores, held, task, k), **info})
+    return out
+
+
 COLUMNS = [("recall@20", "Recall@20", "{:.4f}"), ("recall@50", "Recall@50", "{:.4f}"),
            ("ndcg@100", "NDCG@100", "{:.4f}"), ("coverage@20", "Cov@20", "{:.3f}"),
            ("fit_seconds", "fit s", "{:.1f}"), ("py_peak_mib", "py peak MiB", "{:.0f}"),
@@ -141,20 +265,59 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
+def _temporal_main(args: argparse.Namespace, names: list[str]) -> int:
+    try:
+        frame = load_frame(args.dataset)
+    except DatasetNotFound as exc:
+        print(str(exc))
+        return 0
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    split = split_temporal(frame, cut=args.cut, window_days=args.window_days,
+                           test_fraction=args.test_fraction,
+                           validation_fraction=args.validation_fraction, salt=args.salt)
+    rows = evaluate_temporal(split, names)
+    common = {"dataset": args.dataset, "cut": str(split.cut), "window_days": split.window_days,
+              "items": int(split.train.shape[1]), "train_users": int(split.train.shape[0])}
+    for r in rows:
+        print(json.dumps({**r, **common}, default=_jsonable))
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps({"split": common, "results": rows}, indent=2,
+                                          default=_jsonable))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", required=True, help="online-retail, ml-100k, ml-latest-small, "
                    "instacart, or the path of a CSV log (.csv or .csv.gz) whose "
                    "user and item columns are recognised by name, e.g. user/customer_id/"
                    "visitorid and item/product_id/StockCode; see datasets.load_csv")
+    p.add_argument("--protocol", choices=("random", "temporal"), default="random",
+                   help="random: strong generalisation (default); temporal: purchases in the "
+                   "window after a cut (needs timestamps)")
+    p.add_argument("--window-days", type=float, default=30.0)
+    p.add_argument("--cut", help="temporal: cut date (default: last timestamp - window)")
+    p.add_argument("--test-fraction", type=float, default=0.1)
+    p.add_argument("--validation-fraction", type=float, default=0.1)
+    p.add_argument("--salt", default="", help="temporal: salt of the held-out shopper hash")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    p.add_argument("--models", default=None, help="comma-separated; random default "
+                   f"{','.join(DEFAULT_MODELS)}, temporal default "
+                   f"{','.join(DEFAULT_TEMPORAL_MODELS)}")
     p.add_argument("--output", type=Path, help="write the full result as JSON here")
     args = p.parse_args(argv)
-    names = [m.strip() for m in args.models.split(",") if m.strip()]
-    bad = [m for m in names if m not in REGISTRY]
+    temporal = args.protocol == "temporal"
+    default = DEFAULT_TEMPORAL_MODELS if temporal else DEFAULT_MODELS
+    names = [m.strip() for m in (args.models or ",".join(default)).split(",") if m.strip()]
+    known = {*REGISTRY, *TEMPORAL_BASELINES, "served"} if temporal else set(REGISTRY)
+    bad = [m for m in names if m not in known]
     if bad:
-        p.error(f"unknown models {bad}; choose from {sorted(REGISTRY)}")
+        p.error(f"unknown models {bad}; choose from {sorted(known)}")
+    if temporal:
+        return _temporal_main(args, names)
     try:
         im = load_dataset(args.dataset)
     except DatasetNotFound as exc:

@@ -86,6 +86,18 @@ def ndcg_at_k(scores: np.ndarray, truth: sp.spmatrix, k: int) -> MetricResult:
     return _result(values)
 
 
+def hit_rate_at_k(scores: np.ndarray, truth: sp.spmatrix, k: int) -> MetricResult:
+    """HitRate@K = 1 if at least one truth item is in the top K, else 0 (per user).
+
+    The share of shoppers for whom the list "worked" at all, easier to explain to a shop than
+    NDCG and insensitive to how many items the shopper went on to buy.
+    """
+    hits, n_truth = _hits(scores, truth, k)
+    values = (hits.sum(1) > 0).astype(np.float64)
+    values[n_truth == 0] = np.nan
+    return _result(values)
+
+
 def coverage_at_k(scores: np.ndarray, k: int, n_items: int | None = None) -> float:
     """Fraction of the catalogue (``n_items``, default all columns) in at least one top-K list."""
     n = scores.shape[1] if n_items is None else n_items

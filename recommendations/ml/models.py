@@ -1,25 +1,54 @@
 """Recommenders behind one interface, selectable by name through :data:`REGISTRY`.
 
-Every model: ``fit(X, validation=None) -> self``; ``score(X) -> float32 (users, items)`` where the
-rows of ``X`` are users' histories over the model's item columns (users need not have been in the
-training data - strong generalisation); ``similar_items(idx, k)``; ``item_vectors()``;
-``save(path)`` / ``load(path)`` through pickle-free :mod:`.artifacts`.
+Every model (subclass of the abstract :class:`Recommender`):
+
+* ``fit(X, validation=None, *, progress=None) -> self`` - ``X`` is the training shoppers'
+  matrix as built by ``data.build_interaction_matrix`` (event weight x time decay, summed), not
+  binarised: strength and recency reach the model. ``validation`` is ``(history, truth)`` of
+  held-out shoppers; ``progress(epoch, n_epochs, metrics)`` is called by models with epochs.
+* ``score(X) -> float32 (users, items)`` - rows of ``X`` are shoppers' histories over the
+  model's item columns, built the same way (shoppers need not have been in the training data).
+* ``similar_items(idx, k)``, ``item_vectors()``, ``device_``, ``training_report()``,
+  ``save(path)`` / ``load(path)`` through pickle-free :mod:`.artifacts`.
+
+:data:`DEFAULT_ALGORITHM` names the model the shop trains unless configured otherwise.
 """
 
 from __future__ import annotations
 
+import abc
 import os
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from .artifacts import ArtifactError, load_artifact, save_artifact
-from .data import binarize
-from .ease import CatalogueTooLargeError, ease_memory_needed, ease_weights  # noqa: F401 (re-export)
-from .similarity import topk_cosine
+from .ease import CatalogueTooLargeError, ease_weights  # noqa: F401 (re-export)
 
 Validation = tuple[sp.spmatrix, sp.spmatrix] | None
+ProgressFn = Callable[[int, int, dict], None]
+
+#: How a model reads the matrix's values (event weight x decay, summed per shopper and item).
+#: ``"log"`` = log2(1 + x): a lone weight-1 event stays 1, repeated or strong evidence counts
+#: more but sub-linearly (ten purchases are not ten times the preference); ``"binary"`` = the
+#: old behaviour (presence only); ``"identity"`` = raw values.
+INPUT_TRANSFORMS = ("log", "binary", "identity")
+
+
+def transform_values(X: sp.spmatrix, kind: str) -> sp.csr_matrix:
+    """A float32 CSR copy of ``X`` with :data:`INPUT_TRANSFORMS` ``kind`` applied to its values."""
+    if kind not in INPUT_TRANSFORMS:
+        raise ValueError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {kind!r}")
+    B = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    B.data[B.data < 0] = 0.0
+    B.eliminate_zeros()
+    if kind == "binary":
+        B.data[:] = 1.0
+    elif kind == "log":
+        B.data = np.log2(1.0 + B.data).astype(np.float32)
+    return B
 
 
 def _as_idx(idx: int | np.ndarray | list) -> tuple[np.ndarray, bool]:
@@ -38,23 +67,37 @@ def _topk_excluding(rows: np.ndarray, S: np.ndarray, k: int) -> tuple[np.ndarray
     return ind.astype(np.int32), np.take_along_axis(S, ind, axis=1)
 
 
-class Recommender:
-    """Base class: save/load plumbing and shared helpers."""
+class Recommender(abc.ABC):
+    """Abstract base: one fit/score contract, save/load plumbing and shared helpers."""
 
     name: ClassVar[str] = ""
     n_items: int
 
+    @abc.abstractmethod
     def hyperparameters(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Constructor keywords that rebuild this model (saved in the artifact)."""
 
-    def fit(self, X: sp.spmatrix, validation: Validation = None) -> Recommender:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def fit(self, X: sp.spmatrix, validation: Validation = None, *,
+            progress: ProgressFn | None = None) -> Recommender:
+        """Train on ``X``; ``validation`` = (history, truth) of held-out shoppers, if any."""
 
+    @abc.abstractmethod
     def score(self, X: sp.spmatrix) -> np.ndarray:
-        raise NotImplementedError
+        """float32 (rows of X, items): higher = recommend first."""
 
+    @abc.abstractmethod
     def item_vectors(self) -> np.ndarray:
-        raise NotImplementedError
+        """(items, d) float32 vectors whose cosine is the model's item similarity."""
+
+    @property
+    def device_(self) -> str:
+        """Where the model trained ("cpu" for numpy models), for reports and the admin."""
+        return "cpu"
+
+    def training_report(self) -> dict[str, Any]:
+        """What training chose and saw (curve, best epoch, device, blend...); {} if nothing."""
+        return {}
 
     def similar_items(self, idx, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Cosine neighbours in :meth:`item_vectors` space (subclasses may override)."""
@@ -76,11 +119,18 @@ class Recommender:
         return X
 
     # --- persistence -------------------------------------------------------------------------
+    @abc.abstractmethod
     def _arrays(self) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+        """The fitted state as plain arrays (no pickle)."""
 
+    @abc.abstractmethod
     def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Inverse of :meth:`_arrays` (+ :meth:`_extra`) on a freshly constructed model."""
+
+    @classmethod
+    def _upgrade_hyperparameters(cls, hp: dict[str, Any]) -> dict[str, Any]:
+        """Hyper-parameters of an older artifact as this version's constructor takes them."""
+        return hp
 
     def _extra(self) -> dict[str, Any]:
         return {}
@@ -97,7 +147,7 @@ class Recommender:
         if klass is None:
             raise ArtifactError(f"{path}: unknown model {header['model']!r}")
         try:
-            model = klass(**header["hyperparameters"])
+            model = klass(**klass._upgrade_hyperparameters(dict(header["hyperparameters"])))
             model.n_items = int(header["extra"]["n_items"])
             model._restore(arrays, header["extra"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -106,15 +156,16 @@ class Recommender:
 
 
 class Popularity(Recommender):
-    """Most-purchased items for everyone: the baseline every model must beat."""
+    """Items most shoppers interacted with, for everyone: the baseline every model must beat."""
 
     name = "pop"
 
     def hyperparameters(self) -> dict[str, Any]:
         return {}
 
-    def fit(self, X: sp.spmatrix, validation: Validation = None) -> Popularity:
-        B = binarize(X)
+    def fit(self, X: sp.spmatrix, validation: Validation = None, *,
+            progress: ProgressFn | None = None) -> Popularity:
+        B = transform_values(X, "binary")  # how many shoppers bought it: robust to bulk buyers
         self.n_items = B.shape[1]
         self.counts_ = np.asarray(B.sum(0), dtype=np.float32).ravel()
         return self
@@ -160,8 +211,9 @@ class ItemKNN(Recommender):
     def hyperparameters(self) -> dict[str, Any]:
         return {"k": self.k, "shrink": self.shrink, "n_factors": self.n_factors}
 
-    def fit(self, X: sp.spmatrix, validation: Validation = None, block: int = 1024) -> ItemKNN:
-        B = binarize(X)
+    def fit(self, X: sp.spmatrix, validation: Validation = None, *,
+            progress: ProgressFn | None = None, block: int = 1024) -> ItemKNN:
+        B = transform_values(X, "binary")
         n = B.shape[1]
         self.n_items = n
         norms = np.sqrt(np.asarray(B.sum(0)).ravel()).astype(np.float32)
@@ -207,7 +259,7 @@ class ItemKNN(Recommender):
         return (vt.T * s).astype(np.float32)
 
     def score(self, X: sp.spmatrix) -> np.ndarray:
-        X = binarize(self._check_columns(X))
+        X = transform_values(self._check_columns(X), "binary")
         return np.asarray((X @ self.W_).todense(), dtype=np.float32)
 
     def item_vectors(self) -> np.ndarray:
@@ -239,29 +291,37 @@ class EASE(Recommender):
     raises :class:`CatalogueTooLargeError` instead of exhausting the machine (4 GiB = ~16K items).
     ``l2=100`` was the best of 50/100/200/400/800 on the online-retail validation users
     (NDCG@100 0.3520; 200: 0.3495, 400: 0.3432).
+
+    Fit and score read ``transform_values(X, input_transform)``: the Gram matrix weighs each
+    shopper's items by strength and recency (see :data:`INPUT_TRANSFORMS`; the default is in
+    bench/results/ml_experiments_temporal.md).
     """
 
     name = "ease"
 
-    def __init__(self, l2: float = 100.0, max_memory_bytes: int = 4 * 1024**3):
+    def __init__(self, l2: float = 100.0, max_memory_bytes: int = 4 * 1024**3,
+                 input_transform: str = "log"):
         self.l2, self.max_memory_bytes = float(l2), int(max_memory_bytes)
+        transform_values(sp.csr_matrix((1, 1)), input_transform)  # validates the name
+        self.input_transform = input_transform
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {"l2": self.l2, "max_memory_bytes": self.max_memory_bytes}
+        return {"l2": self.l2, "max_memory_bytes": self.max_memory_bytes,
+                "input_transform": self.input_transform}
 
-    @staticmethod
-    def memory_needed(n_items: int) -> int:
-        """Bytes of the two dense float64 n x n matrices the closed form holds at once."""
-        return ease_memory_needed(n_items)
+    @classmethod
+    def _upgrade_hyperparameters(cls, hp: dict[str, Any]) -> dict[str, Any]:
+        return {"input_transform": "binary", **hp}  # artifacts before the transform: binary
 
-    def fit(self, X: sp.spmatrix, validation: Validation = None) -> EASE:
-        B = binarize(X)
+    def fit(self, X: sp.spmatrix, validation: Validation = None, *,
+            progress: ProgressFn | None = None) -> EASE:
+        B = transform_values(X, self.input_transform)
         self.B_ = ease_weights(B, self.l2, self.max_memory_bytes)
         self.n_items = B.shape[1]
         return self
 
     def score(self, X: sp.spmatrix) -> np.ndarray:
-        X = binarize(self._check_columns(X))
+        X = transform_values(self._check_columns(X), self.input_transform)
         return np.asarray(X @ self.B_, dtype=np.float32)
 
     def item_vectors(self) -> np.ndarray:
@@ -286,7 +346,6 @@ class EASE(Recommender):
 
 # Tuned defaults of our VAE (bench/results/ml_experiments.md has what each change gave).
 VAE_DEFAULTS: dict[str, Any] = {
-    "encoder": "mult",
     "decoder_hidden": False,  # latent -> items directly (RecVAE style): better and cheaper
     "hidden": None,  # 1200/400 up to 20K items, the paper's 600/200 above (vae.resolve_width)
     "latent": None,
@@ -297,7 +356,13 @@ VAE_DEFAULTS: dict[str, Any] = {
     "epochs": 100,
     "patience": 10,
     "skip_l2": 200.0,  # the EASE linear term (hybrid), see the class docstring
+    "input_transform": "log",  # counts reach the multinomial likelihood (ml_experiments_temporal)
 }
+
+# Keys older artifacts carry for the RecVAE branch now in bench/research/recvae.py, with the
+# values that meant "plain Mult-VAE": accepted (and dropped) so those artifacts still load.
+_LEGACY_VAE_KEYS = {"encoder": "mult", "gamma": 0.0, "composite_prior": False,
+                    "encoder_passes": 1}
 
 
 class MultVAE(Recommender):
@@ -317,36 +382,66 @@ class MultVAE(Recommender):
       Where EASE's n x n inverse would exceed ``skip_max_memory_bytes`` (e.g. instacart's 39K
       items) the term is dropped and the model is a pure VAE. ``skip_l2=None`` disables it.
 
-    ``fit`` keeps the weights with the best validation NDCG@100 when a validation pair is given,
-    stores the training curve in ``history_`` and the device used in ``device_``.
+    The input is ``transform_values(X, input_transform)``: with ``"log"`` the multinomial
+    likelihood and the EASE term weigh items by (log) event strength x recency.
+    ``device`` (not a hyper-parameter: the artifact always loads on the CPU) forces where
+    training runs; None = CUDA when available. ``fit`` keeps the weights with the best
+    validation NDCG@100 when a validation pair is given; :meth:`training_report` has the curve.
     """
 
     name = "vae"
 
-    def __init__(self, **params: Any):
+    def __init__(self, device: str | None = None, **params: Any):
         from .vae import VAEConfig
 
+        for key, neutral in _LEGACY_VAE_KEYS.items():
+            if key in params and params[key] == neutral:
+                del params[key]
         self.config = VAEConfig.from_dict({**VAE_DEFAULTS, **params})
         unknown = set(params) - set(self.config.to_dict())
         if unknown:
             raise TypeError(f"unknown VAE hyper-parameters {sorted(unknown)}")
+        transform_values(sp.csr_matrix((1, 1)), self.config.input_transform)
+        self.device = device
         self.history_: list[dict] = []
-        self.device_ = "unfitted"
+        self.best_epoch_ = 0
+        self.skip_search_: dict[str, float] = {}
+        self._device_name = "unfitted"
 
     def hyperparameters(self) -> dict[str, Any]:
         return self.config.to_dict()
 
-    def fit(self, X: sp.spmatrix, validation: Validation = None, progress=None,
-            device: str | None = None) -> MultVAE:
+    @classmethod
+    def _upgrade_hyperparameters(cls, hp: dict[str, Any]) -> dict[str, Any]:
+        return {"input_transform": "binary", **hp}  # artifacts before the transform: binary
+
+    @property
+    def device_(self) -> str:
+        return self._device_name
+
+    def training_report(self) -> dict[str, Any]:
+        return {"device": self.device_, "best_epoch": int(self.best_epoch_),
+                "epochs_run": len(self.history_), "history": list(self.history_),
+                "skip_search": dict(self.skip_search_)}
+
+    def _net_class(self):
+        """The network class train_vae builds (research subclasses in bench/ override)."""
+        return None
+
+    def fit(self, X: sp.spmatrix, validation: Validation = None, *,
+            progress: ProgressFn | None = None) -> MultVAE:
         from .vae import train_vae
 
-        B = binarize(X)
-        val = None if validation is None else (binarize(validation[0]), binarize(validation[1]))
+        kind = self.config.input_transform
+        B = transform_values(X, kind)
+        val = None if validation is None else (transform_values(validation[0], kind),
+                                               transform_values(validation[1], "binary"))
         self.net_, self.history_, dev, self.best_epoch_ = train_vae(
-            B, val, self.config, progress=progress, device=device)
+            B, val, self.config, progress=progress, device=self.device,
+            net_class=self._net_class())
         self.config = self.net_.cfg  # widths resolved from the catalogue size
         self._device = dev
-        self.device_ = str(dev)
+        self._device_name = str(dev)
         self.skip_search_ = getattr(self.net_, "skip_search", {})
         self.n_items = B.shape[1]
         return self
@@ -354,7 +449,7 @@ class MultVAE(Recommender):
     def score(self, X: sp.spmatrix) -> np.ndarray:
         from .vae import SMALL_BATCH, score_users, score_users_small
 
-        X = binarize(self._check_columns(X))
+        X = transform_values(self._check_columns(X), self.config.input_transform)
         if X.shape[0] <= SMALL_BATCH:  # serving one visitor: numpy, no torch threads
             scores = score_users_small(self.net_, X)
             if scores is not None:
@@ -365,21 +460,13 @@ class MultVAE(Recommender):
         self._check_fitted()
         return self.net_.item_vectors()
 
-    def similar_items(self, idx, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        return super().similar_items(idx, k)
-
-    def all_similar_items(self, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Blocked cosine neighbours for the whole catalogue."""
-        return topk_cosine(self.item_vectors(), k)
-
     def _arrays(self) -> dict[str, np.ndarray]:
         return {f"state/{k}": v.detach().float().cpu().numpy()
                 for k, v in self.net_.state_dict().items()}
 
     def _extra(self) -> dict[str, Any]:
         return {"history": self.history_, "device": self.device_,
-                "skip_search": getattr(self, "skip_search_", {}),
-                "best_epoch": int(getattr(self, "best_epoch_", 0))}
+                "skip_search": self.skip_search_, "best_epoch": int(self.best_epoch_)}
 
     def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         import torch
@@ -395,7 +482,8 @@ class MultVAE(Recommender):
         self._device = torch.device("cpu")
         self.net_ = net.to(self._device).eval()
         self.history_ = list(extra.get("history", []))
-        self.device_ = str(extra.get("device", "unknown"))
+        self._device_name = str(extra.get("device", "unknown"))
+        self.skip_search_ = dict(extra.get("skip_search", {}))
         self.best_epoch_ = int(extra.get("best_epoch", 0))
 
 
@@ -405,3 +493,12 @@ REGISTRY: dict[str, type[Recommender]] = {
     "itemknn": ItemKNN,
     "pop": Popularity,
 }
+
+#: The model the shop trains unless configured otherwise: the repeat-explore next-basket
+#: model built on the Mult-VAE hybrid (``next_basket.py``; numbers in
+#: bench/results/ml_experiments_temporal.md).
+DEFAULT_ALGORITHM = "next_basket"
+
+# Registers "next_basket" (it subclasses Recommender and wraps MultVAE, so it imports this
+# module; importing it here makes REGISTRY complete whichever module is imported first).
+from . import next_basket as _next_basket  # noqa: E402,F401

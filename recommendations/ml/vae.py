@@ -1,13 +1,13 @@
-"""Variational autoencoders for collaborative filtering (torch; imported lazily by models.py).
+"""Mult-VAE for collaborative filtering (torch; imported lazily by models.py).
 
-Two encoders share one training loop:
+Mult-VAE (Liang et al. 2018): L2-normalised, dropped-out input -> tanh MLP -> Gaussian latent ->
+(tanh MLP) -> multinomial logits over items, KL annealed to ``beta_cap``. The input values are
+what the caller passes (models.MultVAE: a transform of event weight x time decay), so the
+multinomial likelihood weighs an item by how strongly and how recently the shopper wanted it.
 
-* ``"mult"`` - Mult-VAE (Liang et al. 2018): L2-normalised, dropped-out input -> tanh MLP ->
-  Gaussian latent -> (tanh MLP) -> multinomial logits over items, KL annealed to ``beta_cap``.
-* ``"recvae"`` - RecVAE (Shenbin et al. 2020): densely connected encoder with LayerNorm and
-  swish, a *composite prior* (standard normal + the posterior of the previous epoch's encoder +
-  a wide normal), alternating updates (several encoder passes, then one decoder pass without
-  dropout), KL weight proportional to each user's history length (``gamma``).
+Research variants (RecVAE's encoder, composite prior and alternating updates) live in
+``bench/research/recvae.py``; they plug in through :class:`VAENet`'s overridable ``kl``,
+``kl_weight``, ``optimizers`` and ``after_epoch`` hooks.
 
 Training densifies one sparse batch at a time on the device (memory O(batch * items), not
 O(users * items)), keeps the weights with the best validation NDCG@100 and records the curve.
@@ -15,7 +15,6 @@ O(users * items)), keeps the weights with the best validation NDCG@100 and recor
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
@@ -37,16 +36,12 @@ ProgressFn = Callable[[int, int, dict], None]
 class VAEConfig:
     """Hyper-parameters. Defaults here are the paper's Mult-VAE; models.MultVAE sets tuned ones."""
 
-    encoder: str = "mult"  # "mult" | "recvae"
     hidden: int | None = 600  # None: chosen from the catalogue size (see resolve_width)
     latent: int | None = 200
-    decoder_hidden: bool = True  # Mult-VAE 600-200-600 has a hidden decoder layer; RecVAE not
+    decoder_hidden: bool = True  # Mult-VAE 600-200-600 has a hidden decoder layer
     dropout: float = 0.5
     beta_cap: float = 0.2
     anneal_epochs: int | None = None  # epochs to reach beta_cap (None: all epochs)
-    gamma: float = 0.0  # > 0: per-user KL weight gamma * |history| instead of annealing
-    composite_prior: bool = False
-    encoder_passes: int = 1  # > 1: alternating updates (encoder passes per decoder pass)
     lr: float = 1e-3
     weight_decay: float = 0.0
     batch_size: int = 500
@@ -57,6 +52,7 @@ class VAEConfig:
     skip_max_memory_bytes: int = 4 * 1024**3  # above: no skip (pure VAE), see ease.py
     skip_weights: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0)
     seed: int = 0
+    input_transform: str = "binary"  # applied by models.MultVAE before the net sees X
 
     @classmethod
     def from_dict(cls, d: dict) -> VAEConfig:
@@ -91,7 +87,8 @@ class Batch:
 
     indices: torch.Tensor
     offsets: torch.Tensor
-    norm_values: torch.Tensor  # 1 / ||x_u||_2 repeated per non-zero: the L2-normalised input
+    norm_values: torch.Tensor  # x_ui / ||x_u||_2: the L2-normalised input
+    values: torch.Tensor  # x_ui as given: what the linear (EASE) term multiplies
     dense: torch.Tensor
 
     def dropped(self, p: float) -> torch.Tensor:
@@ -132,6 +129,7 @@ def make_batch(X: sp.csr_matrix, rows: np.ndarray, device: torch.device) -> Batc
         indices=indices,
         offsets=torch.from_numpy(sub.indptr[:-1].astype(np.int64)).to(device),
         norm_values=torch.from_numpy(vals).to(device),
+        values=torch.from_numpy(sub.data.astype(np.float32)).to(device),
         dense=dense,
     )
 
@@ -151,10 +149,6 @@ class SparseLinear(nn.Module):
                                per_sample_weights=values) + self.bias
 
 
-def _log_norm_pdf(x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    return -0.5 * (logvar + math.log(2 * math.pi) + (x - mu).pow(2) / logvar.exp())
-
-
 class MLPEncoder(nn.Module):
     """Liang et al.: one tanh hidden layer, outputs (mu, logvar)."""
 
@@ -169,69 +163,18 @@ class MLPEncoder(nn.Module):
         return h[:, : self.latent], h[:, self.latent:]
 
 
-class DenseEncoder(nn.Module):
-    """RecVAE encoder: 5 densely connected swish layers with LayerNorm."""
-
-    def __init__(self, n_items: int, hidden: int, latent: int, eps: float = 1e-1):
-        super().__init__()
-        self.first = SparseLinear(n_items, hidden)
-        self.fcs = nn.ModuleList([nn.Linear(hidden, hidden) for _ in range(4)])
-        self.lns = nn.ModuleList([nn.LayerNorm(hidden, eps=eps) for _ in range(5)])
-        self.mu = nn.Linear(hidden, latent)
-        self.logvar = nn.Linear(hidden, latent)
-
-    def forward(self, b: Batch, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.lns[0](F.silu(self.first(b, values)))
-        acc = h
-        for fc, ln in zip(self.fcs, self.lns[1:], strict=True):
-            h = ln(F.silu(fc(h) + acc))
-            acc = acc + h
-        return self.mu(h), self.logvar(h)
-
-
-class CompositePrior(nn.Module):
-    """RecVAE prior: mixture of N(0, I), the old encoder's posterior and a wide N(0, e^10 I)."""
-
-    def __init__(self, encoder: nn.Module, latent: int, weights=(3 / 20, 3 / 4, 1 / 10)):
-        super().__init__()
-        self.old = copy.deepcopy(encoder)
-        self.old.requires_grad_(False)
-        self.register_buffer("log_w", torch.log(torch.tensor(weights)))
-        self.latent = latent
-
-    def update(self, encoder: nn.Module) -> None:
-        self.old.load_state_dict(encoder.state_dict())
-
-    def forward(self, b: Batch, z: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            post_mu, post_logvar = self.old(b, b.norm_values)
-        zeros = torch.zeros_like(z)
-        parts = torch.stack([
-            _log_norm_pdf(z, zeros, zeros) + self.log_w[0],
-            _log_norm_pdf(z, post_mu, post_logvar) + self.log_w[1],
-            _log_norm_pdf(z, zeros, zeros + 10.0) + self.log_w[2],
-        ], dim=-1)
-        return torch.logsumexp(parts, dim=-1)
-
-
 class VAENet(nn.Module):
     """Encoder + decoder; ``forward`` returns multinomial logits, mu, logvar, z."""
 
     def __init__(self, n_items: int, cfg: VAEConfig, skip: torch.Tensor | None = None):
         super().__init__()
         self.cfg = cfg
-        if cfg.encoder == "mult":
-            self.encoder: nn.Module = MLPEncoder(n_items, cfg.hidden, cfg.latent)
-        elif cfg.encoder == "recvae":
-            self.encoder = DenseEncoder(n_items, cfg.hidden, cfg.latent)
-        else:
-            raise ValueError(f"unknown encoder {cfg.encoder!r}")
+        self.encoder: nn.Module = self.make_encoder(n_items, cfg)
         if cfg.decoder_hidden:
             self.decoder = nn.Sequential(
                 nn.Linear(cfg.latent, cfg.hidden), nn.Tanh(), nn.Linear(cfg.hidden, n_items))
         else:
             self.decoder = nn.Sequential(nn.Linear(cfg.latent, n_items))
-        self.prior = CompositePrior(self.encoder, cfg.latent) if cfg.composite_prior else None
         self._init_weights()
         if skip is not None:
             # Fixed linear item-item term (EASE closed form), added to the logits with a weight
@@ -242,14 +185,34 @@ class VAENet(nn.Module):
             self.skip_B = None
         self.use_skip = True
 
+    def make_encoder(self, n_items: int, cfg: VAEConfig) -> nn.Module:
+        """Liang et al.'s encoder (research subclasses swap it)."""
+        return MLPEncoder(n_items, cfg.hidden, cfg.latent)
+
     def _init_weights(self) -> None:
         # Liang et al.: Xavier-normal weights, N(0, 0.001) biases.
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_normal_(m.weight)
                 nn.init.normal_(m.bias, std=0.001)
-        if self.prior is not None:
-            self.prior.update(self.encoder)
+
+    # --- training hooks (overridden by research variants in bench/research) ----------------
+    def kl(self, b: Batch, z: torch.Tensor, mu: torch.Tensor,
+           logvar: torch.Tensor) -> torch.Tensor:
+        """Per-user KL(q(z|x) || N(0, I))."""
+        return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+
+    def kl_weight(self, b: Batch, beta: float) -> float | torch.Tensor:
+        """The annealed beta of Liang et al."""
+        return beta
+
+    def optimizers(self, cfg: VAEConfig) -> list[tuple[torch.optim.Optimizer, float]]:
+        """(optimizer, dropout) passes run each epoch, in order: one Adam pass here."""
+        return [(torch.optim.Adam(self.parameters(), lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay), cfg.dropout)]
+
+    def after_epoch(self) -> None:
+        """Called after each epoch's passes (no-op here)."""
 
     def forward(self, b: Batch, dropout: float = 0.0, sample: bool = False):
         mu, logvar = self.encoder(b, b.dropped(dropout))
@@ -257,9 +220,8 @@ class VAENet(nn.Module):
         logits = self.decoder(z)
         if self.skip_B is not None and self.use_skip:
             # the linear term sees the full (not dropped-out) history, like EASE at test time
-            ones = torch.ones_like(b.norm_values)
             lin = F.embedding_bag(b.indices, self.skip_B, b.offsets, mode="sum",
-                                  per_sample_weights=ones)
+                                  per_sample_weights=b.values)
             logits = logits + self.skip_weight * lin
         return logits, mu, logvar, z
 
@@ -314,7 +276,7 @@ def score_users_small(net: VAENet, X: sp.csr_matrix) -> np.ndarray | None:
     products (``einsum``, which calls no BLAS: a multi-threaded BLAS or torch's intra-op pool
     costs more in thread wake-ups than a 1 x 1200 product, and far more on a busy machine).
     It reads the weights as views of the CPU tensors, so it always sees the current ones.
-    Returns None where it does not apply (a RecVAE encoder, a model on another device or
+    Returns None where it does not apply (a research encoder, a model on another device or
     dtype, more than :data:`SMALL_BATCH` rows): use :func:`score_users` then.
     """
     X = sp.csr_matrix(X)
@@ -354,7 +316,7 @@ def score_users_small(net: VAENet, X: sp.csr_matrix) -> np.ndarray | None:
         for layer in layers:
             z = np.tanh(z) if layer is None else np.einsum("ji,i->j", layer[0], z) + layer[1]
         if S is not None and len(cols):
-            z = z + skip_weight * S[cols].sum(0)
+            z = z + skip_weight * (S[cols] * vals.astype(np.float32)[:, None]).sum(0)
         out[r] = z
     return out
 
@@ -363,12 +325,8 @@ def _loss(net: VAENet, b: Batch, cfg: VAEConfig, beta: float, dropout: float):
     logits, mu, logvar, z = net(b, dropout=dropout, sample=True)
     xb = b.dense
     nll = -(F.log_softmax(logits.float(), dim=1) * xb).sum(1)
-    if net.prior is not None:
-        kl = (_log_norm_pdf(z, mu, logvar) - net.prior(b, z)).sum(1)
-    else:
-        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
-    weight = cfg.gamma * xb.sum(1) if cfg.gamma > 0 else beta
-    return (nll + weight * kl.float()).mean()
+    kl = net.kl(b, z, mu, logvar)
+    return (nll + net.kl_weight(b, beta) * kl.float()).mean()
 
 
 def _skip_matrix(X: sp.csr_matrix, cfg: VAEConfig) -> torch.Tensor | None:
@@ -411,8 +369,11 @@ def train_vae(
     cfg: VAEConfig,
     progress: ProgressFn | None = None,
     device: str | None = None,
+    net_class: type[VAENet] | None = None,
 ) -> tuple[VAENet, list[dict], torch.device, int]:
     """Train; returns ``(net with best weights, history, device, best_epoch)``.
+
+    ``net_class`` (default :class:`VAENet`) lets research variants reuse this loop.
 
     ``net.cfg`` is the resolved configuration (widths filled in).
 
@@ -430,16 +391,9 @@ def train_vae(
     try:
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
-        net = VAENet(n_items, cfg, skip=_skip_matrix(X, cfg)).to(dev)
+        net = (net_class or VAENet)(n_items, cfg, skip=_skip_matrix(X, cfg)).to(dev)
         net.use_skip = False  # the VAE part trains alone; the linear term is blended afterwards
-        alternating = cfg.encoder_passes > 1
-        if alternating:
-            opt_enc = torch.optim.Adam(net.encoder.parameters(), lr=cfg.lr,
-                                       weight_decay=cfg.weight_decay)
-            opt_dec = torch.optim.Adam(net.decoder.parameters(), lr=cfg.lr,
-                                       weight_decay=cfg.weight_decay)
-        else:
-            opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        passes = net.optimizers(cfg)
         amp = uses_bf16(dev)
         n_batches = max(1, math.ceil(n_users / cfg.batch_size))
         anneal_updates = (cfg.anneal_epochs or cfg.epochs) * n_batches
@@ -470,17 +424,9 @@ def train_vae(
 
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
-            if alternating:
-                for _ in range(cfg.encoder_passes):
-                    loss = run_pass(opt_enc, cfg.dropout)
-                if net.prior is not None:
-                    net.prior.update(net.encoder)
-                run_pass(opt_dec, 0.0)
-            else:
-                loss = run_pass(opt, cfg.dropout)
-                if net.prior is not None:
-                    net.prior.update(net.encoder)
-            rec = {"epoch": epoch, "loss": loss}
+            losses = [run_pass(optimizer, dropout) for optimizer, dropout in passes]
+            net.after_epoch()
+            rec = {"epoch": epoch, "loss": losses[0]}
             if val is not None:
                 rec["val_ndcg@100"] = evaluate_scores(
                     lambda f: score_users(net, f, dev), val[0], val[1],

@@ -77,3 +77,38 @@ def test_an_unknown_event_is_refused(tmp_path):
     path = write(tmp_path, "log.csv", "user,item,event\na,1,teleport\n")
     with pytest.raises(ValueError, match="unknown event types \\['teleport'\\]"):
         load_csv(path)
+
+
+def test_load_frame_keeps_time_and_orders_of_an_invoice_table(tmp_path):
+    from recommendations.ml.datasets import load_frame
+
+    path = write(
+        tmp_path,
+        "retail_ii.csv",
+        "Invoice,StockCode,Quantity,InvoiceDate,Price,Customer ID\n"
+        "489434,85048,12,2009-12-01 07:45:00,6.95,13085.0\n"
+        "489434,79323p,12,2009-12-01 07:45:00,6.75,13085.0\n"
+        "C489449,22087,-12,2009-12-01 10:33:00,2.95,16321.0\n"
+        "489453,22113,2,2009-12-02 10:43:00,4.25,16321.0\n",
+    )
+    f = load_frame(str(path))
+    assert f["basket"].tolist() == ["489434", "489434", "489453"]
+    assert str(f["timestamp"].iloc[2]) == "2009-12-02 10:43:00+00:00"
+    assert set(f["event"]) == {"purchase"}
+
+
+def test_load_frame_reads_epoch_seconds_and_event_names(tmp_path):
+    from recommendations.ml.datasets import load_frame
+
+    path = write(tmp_path, "events.csv",
+                 "event_time,visitorid,event,itemid\n1433221332,1,view,9\n1433224214,1,buy,9\n")
+    f = load_frame(str(path))
+    assert f["event"].tolist() == ["view", "purchase"]
+    assert str(f["timestamp"].iloc[0]) == "2015-06-02 05:02:12+00:00"
+
+
+def test_load_frame_without_time_is_refused(tmp_path):
+    from recommendations.ml.datasets import load_frame
+
+    with pytest.raises(ValueError, match="no time column"):
+        load_frame(str(write(tmp_path, "log.csv", "user,item\na,1\n")))

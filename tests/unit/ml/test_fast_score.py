@@ -9,8 +9,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recommendations.ml.data import binarize
-from recommendations.ml.models import MultVAE
+from recommendations.ml.models import MultVAE, transform_values
 from recommendations.ml.vae import (
     SMALL_BATCH,
     VAEConfig,
@@ -59,11 +58,12 @@ def test_small_path_matches_the_batch_path(skip: bool, decoder_hidden: bool) -> 
 
 def test_a_trained_model_ranks_a_visitor_the_same(clustered: sp.csr_matrix) -> None:
     """Through MultVAE.score (what services' fold-in calls), on a trained hybrid model."""
-    m = MultVAE(**FAST_VAE).fit(clustered, device="cpu")  # as served: artifacts load on CPU
+    m = MultVAE(**FAST_VAE, device="cpu").fit(clustered)  # as served: artifacts load on CPU
     assert m.net_.skip_B is not None  # the default hybrid: the EASE term is included
     for sizes in ([4], [1], [3, 9, 2], [5] * SMALL_BATCH):
         X = _rows(clustered.shape[1], sizes, seed=len(sizes))
-        expected = score_users(m.net_, binarize(X), m._device)
+        X.data = np.linspace(0.5, 6.0, X.nnz).astype(np.float32)  # weighted, decayed values
+        expected = score_users(m.net_, transform_values(X, "log"), m._device)
         got = m.score(X)
         np.testing.assert_allclose(got, expected, rtol=0, atol=TOL)
         for row_got, row_exp in zip(got, expected, strict=True):
@@ -96,24 +96,29 @@ def test_the_small_path_follows_the_weights_after_they_change() -> None:
 
 
 def test_where_it_does_not_apply_the_batch_path_is_used(tmp_path: Path) -> None:
+    class OtherEncoder(VAENet):  # a research encoder (bench/research) the path cannot read
+        def make_encoder(self, n_items, cfg):
+            return torch.nn.Sequential(torch.nn.Linear(n_items, 2 * cfg.latent))
+
     torch.manual_seed(0)
-    recvae = VAENet(80, VAEConfig(encoder="recvae", hidden=32, latent=8)).eval()
-    assert score_users_small(recvae, _rows(80, [3])) is None
+    other = OtherEncoder(80, VAEConfig(hidden=32, latent=8)).eval()
+    assert score_users_small(other, _rows(80, [3])) is None
     big = _rows(80, [2] * (SMALL_BATCH + 1))
     assert score_users_small(_net(80, True, False), big) is None
-    # MultVAE.score still answers for those, through score_users.
-    m = MultVAE(**FAST_VAE, encoder="recvae", skip_l2=None)
-    m.fit(_rows(80, [6] * 40, seed=3), device="cpu")
+    # MultVAE.score still answers for more rows than SMALL_BATCH, through score_users.
+    m = MultVAE(**FAST_VAE, skip_l2=None, device="cpu").fit(_rows(80, [6] * 40, seed=3))
+    np.testing.assert_array_equal(
+        m.score(big), score_users(m.net_, transform_values(big, "log"), m._device))
     X = _rows(80, [3])
-    np.testing.assert_array_equal(m.score(X), score_users(m.net_, binarize(X), m._device))
     # and a saved, reloaded mult model takes the small path with the same result
-    mult = MultVAE(**FAST_VAE).fit(_rows(80, [6] * 40, seed=4), device="cpu")
+    mult = MultVAE(**FAST_VAE, device="cpu").fit(_rows(80, [6] * 40, seed=4))
     mult.save(tmp_path / "m.npz")
     loaded = MultVAE.load(tmp_path / "m.npz")
     assert loaded._device.type == "cpu"  # served on CPU, also where a GPU is present
     np.testing.assert_allclose(loaded.score(X), mult.score(X), rtol=0, atol=TOL)
     np.testing.assert_allclose(
-        loaded.score(X), score_users(loaded.net_, binarize(X), loaded._device), atol=TOL
+        loaded.score(X), score_users(loaded.net_, transform_values(X, "log"), loaded._device),
+        atol=TOL
     )
 
 

@@ -89,3 +89,14 @@ def test_coverage_and_popularity_bias() -> None:
     assert pct.tolist() == pytest.approx([1.0, 0.75, 0.5, 0.125, 0.125])
     # top-1: user 0 item 0 (1.0), user 1 item 4 (0.125) -> mean 0.5625
     assert popularity_bias_at_k(SCORES, train, 1) == pytest.approx(0.5625)
+
+
+def test_hit_rate_at_k() -> None:
+    from recommendations.ml.metrics import hit_rate_at_k
+
+    scores = np.array([[0.9, 0.8, 0.1, 0.0], [0.9, 0.8, 0.1, 0.0], [1, 0, 0, 0]], np.float32)
+    truth = sp.csr_matrix(np.array([[0, 1, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]], np.float32))
+    r = hit_rate_at_k(scores, truth, 2)
+    assert r.per_user[:2].tolist() == [1.0, 0.0] and np.isnan(r.per_user[2])
+    assert r.mean == 0.5
+    assert hit_rate_at_k(scores, truth, 4).mean == 1.0

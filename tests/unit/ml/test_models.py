@@ -14,20 +14,27 @@ import torch
 from recommendations.ml.artifacts import ArtifactError, load_artifact, save_artifact
 from recommendations.ml.data import split_strong
 from recommendations.ml.metrics import evaluate_scores
-from recommendations.ml.models import EASE, REGISTRY, CatalogueTooLargeError, MultVAE, Recommender
+from recommendations.ml.models import (
+    DEFAULT_ALGORITHM,
+    EASE,
+    REGISTRY,
+    CatalogueTooLargeError,
+    MultVAE,
+    Recommender,
+)
 
 FAST_VAE = {"epochs": 3, "hidden": 32, "latent": 8, "batch_size": 64}
 
 
 def _make(name: str):
-    return REGISTRY[name](**FAST_VAE) if name == "vae" else REGISTRY[name]()
+    return REGISTRY[name](**FAST_VAE) if name in ("vae", "next_basket") else REGISTRY[name]()
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_fit_score_save_load_round_trip(name: str, clustered: sp.csr_matrix,
                                         tmp_path: Path) -> None:
     s = split_strong(clustered, seed=0)
-    model = _make(name).fit(s.train, validation=s.validation)
+    model = _make(name).fit(s.train, validation=s.validation, progress=None)
     fi = s.test[0]
     scores = model.score(fi)
     assert scores.shape == fi.shape and scores.dtype == np.float32
@@ -40,7 +47,7 @@ def test_fit_score_save_load_round_trip(name: str, clustered: sp.csr_matrix,
     path = tmp_path / f"{name}.npz"
     model.save(path)
     loaded = type(model).load(path)
-    if getattr(model, "device_", "cpu") == "cpu":
+    if model.device_ == "cpu":
         assert np.array_equal(loaded.score(fi), scores)
         assert np.array_equal(Recommender.load(path).score(fi), scores)  # generic loader
     else:  # trained on a GPU, scored there in bf16; artifacts load and score on CPU in float32
@@ -50,6 +57,24 @@ def test_fit_score_save_load_round_trip(name: str, clustered: sp.csr_matrix,
         np.testing.assert_allclose(loaded.score(fi), scores, rtol=0, atol=tol)
         np.testing.assert_allclose(Recommender.load(path).score(fi), scores, rtol=0, atol=tol)
     assert np.array_equal(loaded.similar_items(3, k=5)[0], ind)
+    assert loaded.training_report().keys() == model.training_report().keys()
+
+
+def test_the_base_is_abstract_and_every_model_has_one_fit_signature() -> None:
+    import inspect
+
+    with pytest.raises(TypeError):
+        Recommender()  # type: ignore[abstract]
+    assert DEFAULT_ALGORITHM in REGISTRY
+    for klass in REGISTRY.values():
+        params = inspect.signature(klass.fit).parameters
+        assert list(params)[:3] == ["self", "X", "validation"], klass
+        assert params["progress"].kind is inspect.Parameter.KEYWORD_ONLY, klass
+    assert EASE().device_ == "cpu" and EASE().training_report() == {}
+
+
+def test_dead_helpers_are_gone() -> None:
+    assert not hasattr(MultVAE, "all_similar_items") and not hasattr(EASE, "memory_needed")
 
 
 def test_vae_records_history_and_progress(clustered: sp.csr_matrix) -> None:
@@ -57,9 +82,11 @@ def test_vae_records_history_and_progress(clustered: sp.csr_matrix) -> None:
     seen: list[int] = []
     m = MultVAE(**FAST_VAE).fit(s.train, s.validation, progress=lambda e, n, r: seen.append(e))
     assert seen == [1, 2, 3]
-    assert [h["epoch"] for h in m.history_] == [1, 2, 3]
-    assert {"loss", "val_ndcg@100", "seconds"} <= set(m.history_[0])
-    assert m.device_ == ("cuda" if torch.cuda.is_available() else "cpu")
+    report = m.training_report()
+    assert [h["epoch"] for h in report["history"]] == [1, 2, 3]
+    assert {"loss", "val_ndcg@100", "seconds"} <= set(report["history"][0])
+    assert m.device_ == report["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert 1 <= report["best_epoch"] <= 3 and report["skip_search"]
 
 
 def test_vae_is_reproducible_on_cpu(clustered: sp.csr_matrix) -> None:
@@ -142,18 +169,13 @@ def test_vae_skip_dropped_over_memory_cap(clustered: sp.csr_matrix) -> None:
     assert m.net_.skip_B is None  # pure VAE when EASE would not fit
 
 
-@pytest.mark.parametrize("encoder", ["mult", "recvae"])
-def test_the_bf16_autocast_path_trains_and_scores(
-    encoder: str, clustered: sp.csr_matrix, monkeypatch
-) -> None:
+def test_the_bf16_autocast_path_trains_and_scores(clustered: sp.csr_matrix, monkeypatch) -> None:
     """CI has no GPU: run the CUDA path's bf16 autocast on CPU, so a dtype mix-up in the
     training loop, the EASE term or the scoring shows up here, not first on a GPU machine."""
     from recommendations.ml import vae
 
     monkeypatch.setattr(vae, "uses_bf16", lambda device: True)
-    params = {**FAST_VAE, "encoder": encoder, "skip_l2": 50.0}
-    if encoder == "recvae":
-        params.update(composite_prior=True, gamma=0.005, encoder_passes=2)
+    params = {**FAST_VAE, "skip_l2": 50.0}
     s = split_strong(clustered, seed=0)
     model = MultVAE(**params).fit(s.train, validation=s.validation)
     assert all(np.isfinite(h["loss"]) for h in model.history_)

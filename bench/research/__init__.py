@@ -1,0 +1,1 @@
+"""Research model variants kept out of the production package (see recvae.py)."""
