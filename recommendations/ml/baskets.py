@@ -154,14 +154,18 @@ def evaluate_bought_together(
     test_baskets: pd.DataFrame,
     k: int = 10,
     build: Callable[[pd.DataFrame], Partners] | Partners | None = None,
+    max_order_size: int | None = None,
 ) -> dict[str, float]:
     """HitRate@k: for each test order with >= 2 distinct items and each item in it, does the
     item's list (built on ``train_baskets`` by ``build``, default :func:`association`) hold any
     of the order's other items? An item without a list is a miss (``coverage`` says how often).
+    ``max_order_size`` keeps only orders of at most that many distinct items: in a 25-line
+    order almost any best seller is a hit, small orders tell the methods apart.
     """
     partners = build if isinstance(build, Partners) else (build or association)(train_baskets)
     B, _ = basket_matrix(test_baskets, partners.item_ids)
-    B = B[np.diff(B.indptr) >= 2]
+    sizes = np.diff(B.indptr)
+    B = B[(sizes >= 2) & (sizes <= (max_order_size or sizes.max(initial=2)))]
     top = partners.indices[:, :k]
     hits = total = covered = 0
     for r in range(B.shape[0]):

@@ -52,6 +52,10 @@ def test_evaluate_bought_together_counts_hits_per_order_item() -> None:
     # order 1: a->b hit, b->a hit; order 2: a->[b] miss, c->[d] miss; order 3 has 1 item
     assert r["orders"] == 2 and r["pairs"] == 4
     assert r["hitrate@10"] == pytest.approx(0.5) and r["coverage"] == 1.0
+    big = orders([(["a", "b", "c"], 1)])
+    assert evaluate_bought_together(train, big, build=raw_copurchase)["pairs"] == 3
+    assert evaluate_bought_together(train, big, build=raw_copurchase,
+                                    max_order_size=2)["pairs"] == 0
 
 
 def test_recency_weighting_needs_timestamps_and_favours_recent_orders() -> None:

@@ -130,3 +130,14 @@ def test_cli_temporal_skips_missing_dataset(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("RECOMMENDATIONS_DATASETS_DIR", str(tmp_path / "nowhere"))
     assert evaluate.main(["--dataset", "ml-latest-small", "--protocol", "temporal"]) == 0
     assert "skipped: dataset ml-latest-small" in capsys.readouterr().out
+
+
+def test_cli_temporal_refuses_instacart_clearly(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path,
+                                                capsys: pytest.CaptureFixture) -> None:
+    d = tmp_path / "instacart-train-baskets"
+    d.mkdir()
+    (d / "order_products__train.csv.gz").write_bytes(b"")
+    monkeypatch.setenv("RECOMMENDATIONS_DATASETS_DIR", str(tmp_path))
+    assert evaluate.main(["--dataset", "instacart", "--protocol", "temporal"]) == 2
+    assert "instacart has no timestamps" in capsys.readouterr().err

@@ -132,3 +132,14 @@ def test_builder_over_given_items_keeps_old_behaviour() -> None:
     # rows in the given user order, columns in the given item order, y (not given) dropped
     assert im.X.toarray().tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 0]]
     assert build_interaction_matrix(log).X.shape == (2, 3)
+
+
+def test_recent_popularity_counts_training_orders_in_the_last_window() -> None:
+    log = synthetic_log()
+    cut = T0 + pd.Timedelta(days=60)
+    s = split_temporal(log, cut=cut, window_days=20, test_fraction=0.2)
+    recent = log[(log["timestamp"] >= cut - pd.Timedelta(days=20)) & (log["timestamp"] < cut)
+                 & log["user"].isin(s.train_user_ids)]
+    want = recent.groupby("item").size().reindex(s.item_ids).fillna(0).to_numpy()
+    np.testing.assert_array_equal(s.recent_popularity, want)
+    assert s.recent_popularity.sum() < len(log[log["timestamp"] < cut])
