@@ -95,6 +95,12 @@ class ModelVersion(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     is_active = models.BooleanField(default=False)
     hyperparameters = models.JSONField(default=dict, blank=True)
+    event_weights = models.JSONField(
+        default=dict, blank=True, help_text="EVENT_WEIGHTS the version was trained with."
+    )
+    half_life_days = models.FloatField(
+        null=True, blank=True, help_text="Time decay it was trained with (empty: none)."
+    )
     device = models.CharField(max_length=32, blank=True)
     data_since = models.DateTimeField(null=True, blank=True, help_text="Oldest event used.")
     data_until = models.DateTimeField(null=True, blank=True, help_text="Newest event used.")

@@ -68,7 +68,9 @@ def log_reader(**fields):
 
 def clustered_log(n_users: int = 160, n_items: int = 40, clusters: int = 4, seed: int = 0):
     """A log with real structure: each shopper buys 6-9 items of one cluster of products,
-    in baskets of three (one timestamp per basket). Returns the products."""
+    in baskets of three (one timestamp per basket), 40 days apart, the last basket 10-17
+    days ago: the temporal test (a 30-day window) sees every shopper's history and next
+    basket. Returns the products."""
     import random
     from datetime import timedelta
 
@@ -81,13 +83,15 @@ def clustered_log(n_users: int = 160, n_items: int = 40, clusters: int = 4, seed
     items = [
         product(category=shelf, name=f"CLUSTER {i % clusters} ITEM {i}") for i in range(n_items)
     ]
-    start = timezone.now() - timedelta(days=30)
+    last_basket = timezone.now() - timedelta(days=17)
     rows = []
     for u in range(n_users):
         cluster = [p for i, p in enumerate(items) if i % clusters == u % clusters]
         bought = rng.sample(cluster, rng.randint(6, min(9, len(cluster))))
+        baskets = (len(bought) + 2) // 3
         for b, p in enumerate(bought):
-            when = start + timedelta(hours=u, minutes=b // 3)
+            days_before_last = 40 * (baskets - 1 - b // 3)
+            when = last_basket + timedelta(hours=u) - timedelta(days=days_before_last)
             rows.append(
                 Interaction(visitor_id=f"visitor-{u}", item=p, event="purchase", created_at=when)
             )

@@ -24,9 +24,17 @@ from .base import (
     CheckedSelectionAdmin,
     fmt_duration,
     fmt_number,
+    fmt_percent,
 )
 
-METRIC_LABELS = {"recall@20": "Recall@20", "recall@50": "Recall@50", "ndcg@100": "NDCG@100"}
+#: The temporal test's metrics (``all``: everything bought next; ``explore``: new items only).
+METRIC_LABELS = {
+    "ndcg@20": "NDCG@20",
+    "recall@20": "Recall@20",
+    "hitrate@20": "HitRate@20",
+    "explore_ndcg@20": "NDCG@20, new items",
+    "explore_recall@20": "Recall@20, new items",
+}
 
 
 def _models_of(version: ModelVersion) -> list[tuple[str, dict[str, Any]]]:
@@ -58,8 +66,8 @@ class ModelVersionAdmin(CheckedSelectionAdmin):
         "device",
         "data_size",
         "run_time",
-        "recall_at_20",
-        "ndcg_at_100",
+        "ndcg_at_20",
+        "explore_ndcg_at_20",
         "gate_passed",
         "is_active",
     )
@@ -81,12 +89,16 @@ class ModelVersionAdmin(CheckedSelectionAdmin):
             },
         ),
         ("Data", {"fields": (("data_since", "data_until"), ("n_events", "n_users", "n_items"))}),
-        ("Quality", {"fields": ("metrics_chart", "metrics_table", "curve_chart")}),
+        (
+            "Quality",
+            {"fields": ("protocol_summary", "metrics_chart", "metrics_table", "curve_chart")},
+        ),
         ("Settings", {"fields": ("hyperparameters_pretty", "related_counts", "artifact")}),
         ("Error", {"fields": ("error",), "classes": ("collapse",)}),
     )
     readonly_fields = (
         "run_time",
+        "protocol_summary",
         "metrics_chart",
         "metrics_table",
         "curve_chart",
@@ -148,13 +160,29 @@ class ModelVersionAdmin(CheckedSelectionAdmin):
             '<strong>{}</strong><br><small title="baselines">{}</small>', fmt_number(ours), rest
         )
 
-    @admin.display(description="Recall@20")
-    def recall_at_20(self, obj: ModelVersion) -> str:
-        return self._metric_cell(obj, "recall@20")
+    @admin.display(description="NDCG@20")
+    def ndcg_at_20(self, obj: ModelVersion) -> str:
+        return self._metric_cell(obj, "ndcg@20")
 
-    @admin.display(description="NDCG@100")
-    def ndcg_at_100(self, obj: ModelVersion) -> str:
-        return self._metric_cell(obj, "ndcg@100")
+    @admin.display(description="NDCG@20, new items")
+    def explore_ndcg_at_20(self, obj: ModelVersion) -> str:
+        return self._metric_cell(obj, "explore_ndcg@20")
+
+    @admin.display(description="how it was tested")
+    def protocol_summary(self, obj: ModelVersion) -> str:
+        p = (obj.metrics or {}).get("protocol") or {}
+        if p.get("name") != "temporal":
+            return DASH
+        return format_html(
+            "History before {}; truth: what {} held-out shoppers bought in the next {} days "
+            "({} re-buys). Trained with event weights {}; time decay: {}.",
+            str(p.get("cut", ""))[:16].replace("T", " "),
+            p.get("test_users", 0),
+            f"{p.get('window_days', 0):g}",
+            fmt_percent(p.get("repeat_share")),
+            ", ".join(f"{k} {v:g}" for k, v in (obj.event_weights or {}).items()) or DASH,
+            f"half-life {obj.half_life_days:g} days" if obj.half_life_days else "none",
+        )
 
     # --- detail ----------------------------------------------------------------------
     @admin.display(description="test metrics")

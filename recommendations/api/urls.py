@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("for-me/", views.ForMeView.as_view(), name="for-me"),
+    path("buy-again/", views.BuyAgainView.as_view(), name="buy-again"),
     path("users/<int:user_id>/", views.UserRecommendationsView.as_view(), name="user"),
     path("items/<int:pk>/related/", views.RelatedView.as_view(), name="related"),
     path(

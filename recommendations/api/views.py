@@ -51,6 +51,8 @@ class ListView(APIView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = [ReadsThrottle]
     placement = ""
+    #: Answer with popular items when the list fails (not for lists of the shopper's own).
+    popular_on_error = True
 
     def params(self, request: Request) -> dict[str, Any]:
         params = ListParamsSerializer(data=request.query_params)
@@ -73,7 +75,11 @@ class ListView(APIView):
             request=request._request,
             user=user,
             visitor_id=visitor_id,
-            on_error=lambda: serving.popular(k=k, placement=self.placement),
+            on_error=(
+                (lambda: serving.popular(k=k, placement=self.placement))
+                if self.popular_on_error
+                else None
+            ),
         )
         return Response(RecommendationListSerializer(result, context={"request": request}).data)
 
@@ -113,6 +119,23 @@ class ForMeView(ListView):
         user, visitor_id = self.shopper(request)
         return self.respond(
             request, lambda: serving.for_visitor(user, visitor_id, k), k, user, visitor_id
+        )
+
+
+class BuyAgainView(ListView):
+    placement = "buy_again"
+    popular_on_error = False
+
+    @extend_schema(
+        parameters=[K, VISITOR_HEADER],
+        responses=RecommendationListSerializer,
+        summary="What the caller bought, the likeliest re-buys first (empty for a new shopper)",
+    )
+    def get(self, request: Request) -> Response:
+        k = self.params(request).get("k")
+        user, visitor_id = self.shopper(request)
+        return self.respond(
+            request, lambda: serving.buy_again(user, visitor_id, k), k, user, visitor_id
         )
 
 

@@ -7,6 +7,7 @@ at once. Anonymous visitors get negative user codes, so the frame holds no strin
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 import numpy as np
@@ -50,6 +51,13 @@ class EpochSeconds(Func):
         )
 
 
+def visitor_code(visitor_id: str) -> int:
+    """An anonymous visitor's user code: negative, and the same in every extract (the
+    temporal protocol holds shoppers out by a stable hash of this id)."""
+    digest = hashlib.blake2b(visitor_id.encode(), digest_size=8).digest()
+    return -1 - (int.from_bytes(digest, "big") & (2**62 - 1))
+
+
 def extract_log(
     since: datetime | None = None, until: datetime | None = None, chunk_size: int = CHUNK
 ) -> pd.DataFrame:
@@ -63,7 +71,7 @@ def extract_log(
     qs = qs.annotate(epoch=EpochSeconds("created_at"))
     columns = qs.values_list("user_id", "visitor_id", "item_id", "event", "epoch")
     sql, params = columns.query.sql_with_params()
-    visitors: dict[str, int] = {}
+    visitors: dict[str, int] = {}  # visitor id -> its code, hashed once per extract
     users, items, events, stamps = [], [], [], []
     cursor = connection.chunked_cursor()
     try:
@@ -73,7 +81,10 @@ def extract_log(
             user = np.array([-1 if u is None else u for u in user_col], dtype=np.int64)
             anonymous = np.flatnonzero(user < 0)
             for i in anonymous:
-                user[i] = -1 - visitors.setdefault(visitor_col[i], len(visitors))
+                code = visitors.get(visitor_col[i])
+                if code is None:
+                    code = visitors[visitor_col[i]] = visitor_code(visitor_col[i])
+                user[i] = code
             users.append(user)
             items.append(np.fromiter(item_col, dtype=np.int64, count=len(rows)))
             events.append(pd.Categorical(event_col, dtype=EVENT_CATEGORIES))
@@ -97,5 +108,37 @@ def extract_log(
             "item": np.concatenate(items),
             "event": pd.Categorical(pd.api.types.union_categoricals(events)),
             "timestamp": pd.to_datetime(np.concatenate(stamps), unit="ms", utc=True),
+        }
+    )
+
+
+def order_lines(since: datetime | None = None) -> pd.DataFrame:
+    """Purchases as order lines: columns ``basket``, ``item`` and ``timestamp``.
+
+    A basket is an order: the lines ``order_paid`` records share the id ``order:<pk>`` (and
+    the demo import's ``import:<invoice>``) in their ``client_event_id``; a purchase sent
+    without one (an API client's) is grouped with its shopper's other purchases of the same
+    instant.
+    """
+    qs = Interaction.objects.order_by().filter(event=Event.PURCHASE)
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    rows = qs.annotate(epoch=EpochSeconds("created_at")).values_list(
+        "user_id", "visitor_id", "item_id", "client_event_id", "epoch"
+    )
+    baskets, items, stamps = [], [], []
+    for user_id, visitor_id, item_id, event_id, epoch in rows.iterator(chunk_size=CHUNK):
+        prefix, _, _ = (event_id or "").rpartition(":")
+        if prefix.startswith(("order:", "import:")):
+            baskets.append(prefix)
+        else:
+            baskets.append(f"{user_id or visitor_id}@{round(epoch * 1000)}")
+        items.append(item_id)
+        stamps.append(round(epoch * 1000))
+    return pd.DataFrame(
+        {
+            "basket": pd.Series(baskets, dtype=object),
+            "item": np.asarray(items, dtype=np.int64),
+            "timestamp": pd.to_datetime(np.asarray(stamps, dtype=np.int64), unit="ms", utc=True),
         }
     )

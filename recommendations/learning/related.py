@@ -3,9 +3,9 @@
 - ``similar``: cosine neighbours of the model's item vectors (blocked matrix products);
   items the model has never seen (new arrivals) get neighbours from their content (name,
   description, category and price band), so they reach carousels on their first day.
-- ``bought_together``: items bought in the same order, ranked by lift with a minimum
-  support. An order is the set of purchase events one shopper recorded at one instant
-  (``order_paid`` stamps all lines of an order with the same time).
+- ``bought_together``: items bought in the same orders (:func:`extract.order_lines`),
+  ranked by lift shrunk toward 1 so that a pair seen twice does not outrank a pair seen
+  fifty times (:func:`recommendations.ml.baskets.association`).
 """
 
 from __future__ import annotations
@@ -16,17 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 from django.db import transaction
 
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..db import bulk_insert
 from ..ml import content
-from ..ml.similarity import copurchase_lift, topk_cosine_on_best_device
+from ..ml.baskets import association
+from ..ml.similarity import topk_cosine_on_best_device
 from ..models import ModelVersion, RelatedItem
-from .extract import extract_log
+from .extract import order_lines
 from .versions import load_version
 
 logger = logging.getLogger(__name__)
@@ -86,11 +85,15 @@ def _rows(
     idx: np.ndarray,
     scores: np.ndarray,
     existing: np.ndarray,
+    targets_of: np.ndarray | None = None,
 ) -> list[tuple]:
-    """Neighbour tables -> rows, skipping padding (-1) and items deleted since training."""
+    """Neighbour tables -> rows, skipping padding (-1) and items deleted since training.
+    Row ``i`` lists the neighbours of ``item_ids[i]``; ``idx`` points into ``targets_of``
+    (default: ``item_ids`` itself)."""
+    targets_of = item_ids if targets_of is None else targets_of
     valid = idx >= 0
     sources = np.broadcast_to(item_ids[:, None], idx.shape)
-    targets = np.where(valid, item_ids[np.clip(idx, 0, None)], -1)
+    targets = np.where(valid, targets_of[np.clip(idx, 0, None)], -1)
     keep = valid & np.isin(sources, existing) & np.isin(targets, existing)
     ranks = np.cumsum(keep, axis=1)  # 1-based rank among kept neighbours
     r, c = np.nonzero(keep)
@@ -117,29 +120,32 @@ def _content_neighbours(
         [adapter.item_price(item) for item in catalogue],
     )
     ids = np.array([item.pk for item in catalogue], dtype=np.int64)
-    idx, scores = content.neighbours(content.tfidf(docs), np.searchsorted(ids, unseen), k)
+    positions = np.searchsorted(ids, unseen)
+    idx, scores = content.neighbours(content.tfidf(docs), positions, k)
     return _rows(
-        version_id, RelatedItem.Kind.SIMILAR, ids[np.searchsorted(ids, unseen)], idx, scores, ids
+        version_id, RelatedItem.Kind.SIMILAR, ids[positions], idx, scores, ids, targets_of=ids
     )
 
 
 def _bought_together(version_id: int, k: int, existing: np.ndarray) -> list[tuple]:
-    frame = extract_log()
-    frame = frame[frame["event"] == "purchase"]
-    if frame.empty:
+    """Partners in the same orders, by lift shrunk toward 1 for small counts (ml.baskets)."""
+    lines = order_lines()
+    if lines.empty:
         return []
-    baskets = pd.factorize(pd.MultiIndex.from_arrays([frame["user"], frame["timestamp"]]))[0]
-    item_codes, item_ids = pd.factorize(frame["item"], sort=True)
-    B = sp.csr_matrix(
-        (np.ones(len(frame), np.float32), (baskets, item_codes)),
-        shape=(baskets.max() + 1, len(item_ids)),
+    cfg = app_settings.BOUGHT_TOGETHER
+    partners = association(
+        lines,
+        k=k,
+        method=cfg["METHOD"],
+        min_support=cfg["MIN_SUPPORT"],
+        prior=cfg["PRIOR"],
+        half_life_days=cfg["HALF_LIFE_DAYS"],
     )
-    idx, lift = copurchase_lift(B, min_support=app_settings.BOUGHT_TOGETHER_MIN_SUPPORT, k=k)
     return _rows(
         version_id,
         RelatedItem.Kind.BOUGHT_TOGETHER,
-        np.asarray(item_ids, np.int64),
-        idx,
-        lift,
+        np.asarray(partners.item_ids, np.int64),
+        partners.indices,
+        partners.scores,
         existing,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,10 @@ class LoadedVersion:
     version_id: int
     model: Recommender
     item_ids: np.ndarray  # column j of the model is item pk item_ids[j]
+    #: How the version's input was weighted in training: fold-in weighs a shopper's events
+    #: the same way (empty for versions trained before this was recorded).
+    event_weights: dict[str, float] = field(default_factory=dict)
+    half_life_days: float | None = None
 
     def item_index(self) -> dict[int, int]:
         return {int(pk): j for j, pk in enumerate(self.item_ids)}
@@ -93,7 +97,9 @@ def load_version(version: ModelVersion) -> LoadedVersion:
         raise ArtifactError(
             f"version {version.pk}: {len(item_ids)} item ids for a model of {model.n_items} items"
         )
-    return LoadedVersion(version.pk, model, item_ids)
+    return LoadedVersion(
+        version.pk, model, item_ids, dict(version.event_weights or {}), version.half_life_days
+    )
 
 
 def active_version() -> ModelVersion | None:

@@ -187,8 +187,13 @@ def evaluate_temporal(
     models: Sequence[str] = DEFAULT_TEMPORAL_MODELS,
     k: int = 20,
     model_params: dict[str, dict[str, Any]] | None = None,
+    served_algorithm: str | None = None,
+    served_policy: str | None = None,
 ) -> list[dict[str, Any]]:
     """One result dict per (model, task) on ``split.test``.
+
+    ``served_algorithm`` / ``served_policy`` say what "for you" serves (a shop's settings);
+    by default the default algorithm and :data:`policy.PLACEMENT_DEFAULTS`.
 
     ``buy_again`` / ``pop`` are the baselines of :mod:`.temporal`; any REGISTRY name is
     ``REGISTRY[name](**model_params.get(name, {}))`` fitted on ``split.train`` with the
@@ -217,7 +222,7 @@ def evaluate_temporal(
             scores = recent_popularity_scores(split, held.n_users)
             info["note"] = "recent best sellers (orders in the window before the cut)"
         elif name == "served" or name in REGISTRY:
-            algo = default_algorithm() if name == "served" else name
+            algo = (served_algorithm or default_algorithm()) if name == "served" else name
             try:
                 model, fit_s = fit(algo)
             except CatalogueTooLargeError as exc:
@@ -228,7 +233,7 @@ def evaluate_temporal(
             scores = np.asarray(model.score(held.history), dtype=np.float64)
             info["fit_seconds"] = fit_s
             if name == "served":
-                policy = PLACEMENT_DEFAULTS["for_you"]
+                policy = served_policy or PLACEMENT_DEFAULTS["for_you"]
                 apply_exclusion(scores, held.bought, held.history, policy)
                 info.update({"algorithm": algo, "policy": policy})
         else:

@@ -8,7 +8,15 @@ metrics), :mod:`.request` (per-request memos), :mod:`.types`.
 """
 
 from .catalogue import catalogue_changed, get_item, item_payload
-from .lists import bought_together, for_visitor, popular, recently_viewed, related_to, trending
+from .lists import (
+    bought_together,
+    buy_again,
+    for_visitor,
+    popular,
+    recently_viewed,
+    related_to,
+    trending,
+)
 from .serve import serve
 from .types import Recommendation, RecommendationList
 
@@ -16,6 +24,7 @@ __all__ = [
     "Recommendation",
     "RecommendationList",
     "bought_together",
+    "buy_again",
     "catalogue_changed",
     "for_visitor",
     "get_item",

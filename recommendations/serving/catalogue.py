@@ -244,10 +244,16 @@ def visible(
     return {pk for pk in ids if answers.get(pk)}
 
 
-@receiver(post_save, sender=settings.RECOMMENDATIONS_ITEM_MODEL,
-          dispatch_uid="recommendations.catalogue_saved")
-@receiver(post_delete, sender=settings.RECOMMENDATIONS_ITEM_MODEL,
-          dispatch_uid="recommendations.catalogue_deleted")
+@receiver(
+    post_save,
+    sender=settings.RECOMMENDATIONS_ITEM_MODEL,
+    dispatch_uid="recommendations.catalogue_saved",
+)
+@receiver(
+    post_delete,
+    sender=settings.RECOMMENDATIONS_ITEM_MODEL,
+    dispatch_uid="recommendations.catalogue_deleted",
+)
 @receiver(signals.order_paid, dispatch_uid="recommendations.catalogue_order_paid")
 def on_catalogue_changed(sender: Any, **kwargs: Any) -> None:
     """An item was saved or deleted, or an order changed stock (``queryset.update``, which

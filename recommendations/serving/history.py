@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..db import compiled_rows
+from ..learning.extract import EpochSeconds
 from ..models import Event, Interaction
 
 
@@ -19,8 +20,9 @@ def signed_in_id(user: Any) -> int | None:
     return getattr(user, "pk", None)
 
 
-def history(user_id: int | None, visitor_id: str | None) -> list[tuple[int, str]]:
-    """The shopper's latest events, newest first: one query on the serving index."""
+def history(user_id: int | None, visitor_id: str | None) -> list[tuple[int, str, float]]:
+    """The shopper's latest events as ``(item, event, epoch seconds)``, newest first: one
+    query on the serving index (the time lets fold-in decay old events as training did)."""
     limit = int(app_settings.FOLD_IN_EVENTS)
 
     def query(who: Any) -> Any:
@@ -30,7 +32,10 @@ def history(user_id: int | None, visitor_id: str | None) -> list[tuple[int, str]
             else Interaction.objects.filter(visitor_id=who, user__isnull=True)
         )
         return (
-            qs.exclude(event=Event.CLICK).order_by("-created_at").values_list("item_id", "event")
+            qs.exclude(event=Event.CLICK)
+            .order_by("-created_at")
+            .annotate(_recommendations_epoch=EpochSeconds("created_at"))
+            .values_list("item_id", "event", "_recommendations_epoch")
         )[:limit]
 
     who = user_id if user_id else visitor_id

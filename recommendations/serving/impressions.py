@@ -59,9 +59,7 @@ COLUMNS = (
     "visitor_id",
     "created_at",
 )
-_buffer: ContextVar[list[tuple] | None] = ContextVar(
-    "recommendations_impressions", default=None
-)
+_buffer: ContextVar[list[tuple] | None] = ContextVar("recommendations_impressions", default=None)
 
 
 class _Batch:
@@ -82,10 +80,9 @@ class _Batch:
         with self.lock:
             if not self.rows:
                 return False
-            return (
-                len(self.rows) >= max(1, int(app_settings.IMPRESSIONS_FLUSH_ROWS))
-                or time.monotonic() - self.since >= float(app_settings.IMPRESSIONS_FLUSH_SECONDS)
-            )
+            return len(self.rows) >= max(
+                1, int(app_settings.IMPRESSIONS_FLUSH_ROWS)
+            ) or time.monotonic() - self.since >= float(app_settings.IMPRESSIONS_FLUSH_SECONDS)
 
     def take(self) -> list[tuple]:
         with self.lock:

@@ -20,6 +20,7 @@ from .. import cache_keys
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..db import compiled_rows
+from ..ml.policy import Exclusion
 from ..models import Event, RelatedItem
 from .assemble import POPULAR, finish, rules_in_force
 from .catalogue import item_cache, visible
@@ -33,6 +34,7 @@ from .types import NO_REASON, Candidate, Reason, RecommendationList
 TRENDING = Reason("Trending this week")
 VIEWED = Reason("You viewed this")
 MANUAL = Reason("Recommended")
+BOUGHT = Reason("You bought this")
 RELATED_REASONS = {
     RelatedItem.Kind.SIMILAR: Reason("Similar"),
     RelatedItem.Kind.BOUGHT_TOGETHER: Reason("Often bought together"),
@@ -46,33 +48,95 @@ def for_visitor(
     placement: str = "for_you",
     exclude: Iterable[int] = (),
 ) -> RecommendationList:
-    """Personal recommendations for a signed-in ``user`` or an anonymous ``visitor_id``."""
+    """Personal recommendations for a signed-in ``user`` or an anonymous ``visitor_id``.
+
+    Re-buys stay when the placement's policy allows them (``EXCLUDE_BOUGHT``; "for you"
+    does by default): the model ranks them where the shop's own data says they sell."""
+    return _personal(user, visitor_id, k, placement, exclude, "for_you")
+
+
+def buy_again(
+    user: Any = None,
+    visitor_id: str | None = None,
+    k: int | None = None,
+    placement: str = "buy_again",
+    exclude: Iterable[int] = (),
+) -> RecommendationList:
+    """What the shopper bought, the likeliest to be bought again first (the model's own
+    ranking; without a model, by number of purchases, then the latest). No fallback: a
+    shopper who bought nothing gets an empty list."""
+    return _personal(user, visitor_id, k, placement, exclude, "buy_again")
+
+
+def exclusion_policy(placement: str, kind: str) -> str:
+    """What ``placement`` (a list of ``kind``) may show again: ``EXCLUDE_BOUGHT`` names it by
+    placement or by kind; "buy it again" lists only what was bought."""
+    if kind == "buy_again":
+        return "only_purchased"
+    policies = app_settings.EXCLUDE_BOUGHT
+    return policies.get(placement, policies.get(kind, Exclusion.NONE.value))
+
+
+def _personal(
+    user: Any,
+    visitor_id: str | None,
+    k: int | None,
+    placement: str,
+    exclude: Iterable[int],
+    kind: str,
+) -> RecommendationList:
     k = k or app_settings.CAROUSEL_SIZE
+    exclude = set(exclude)
+    fallback = kind != "buy_again"
     user_id = signed_in_id(user)
     if user_id is None and not visitor_id:
-        return finish(placement, None, [], k, exclude=set(exclude))
+        return finish(placement, None, [], k, exclude=exclude, fallback=fallback)
+    policy = exclusion_policy(placement, kind)
     loaded = active_model.get()
     version_id = loaded.version_id if loaded else None
-    exclude = set(exclude)
     key = cache_keys.visitor(user_id, visitor_id)
-    entry_key = f"{placement}:{k}:{version_id}:{sorted(exclude)}"
+    entry_key = f"{placement}:{kind}:{k}:{version_id}:{policy}:{sorted(exclude)}"
     cached = cache.get(key) or {}
     if entry_key in cached:
-        candidates, history_categories, bought = cached[entry_key]
+        candidates, recent_items, hidden = cached[entry_key]
     else:
         events = history(user_id, visitor_id)
-        bought = {item for item, event in events if event == Event.PURCHASE}
         candidates = []
         if loaded is not None and events:
-            candidates = fold_in(loaded, events, k * 3 + len(exclude) + len(bought))
-        history_categories = [item for item, _ in events[:5]]
-        cached[entry_key] = (candidates, history_categories, bought)
+            candidates = fold_in(loaded, events, k * 3 + len(exclude), policy)
+        if not candidates and kind == "buy_again":
+            candidates = _by_purchases(events)
+        recent_items = [item for item, _, _ in events[:5]]
+        hidden = _hidden(events, policy)  # the policy without a model (fallbacks) too
+        cached[entry_key] = (candidates, recent_items, hidden)
         cache.set(key, cached, app_settings.VISITOR_CACHE_SECONDS)
-    if app_settings.EXCLUDE_PURCHASED:
-        exclude |= set(bought)
     return finish(
-        placement, version_id, candidates, k, exclude=exclude, context_items=history_categories
+        placement,
+        version_id,
+        candidates,
+        k,
+        exclude=exclude | hidden,
+        fallback=fallback,
+        context_items=recent_items,
     )
+
+
+def _hidden(events: list, policy: str) -> set[int]:
+    if policy == Exclusion.PURCHASED:
+        return {item for item, event, _ in events if event == Event.PURCHASE}
+    if policy == Exclusion.SEEN:
+        return {item for item, _, _ in events}
+    return set()
+
+
+def _by_purchases(events: list) -> list[Candidate]:
+    """Bought items by number of purchases, then the latest (newest-first ``events``)."""
+    counts: dict[int, int] = {}
+    for item, event, _ in events:
+        if event == Event.PURCHASE:
+            counts[item] = counts.get(item, 0) + 1
+    order = sorted(counts, key=lambda item: -counts[item])  # stable: newest first among ties
+    return [Candidate(item, float(counts[item]), "history", BOUGHT) for item in order]
 
 
 def related_to(
@@ -137,9 +201,7 @@ def recently_viewed(
         if event == Event.VIEW and item not in seen:
             seen[item] = is_visible
     candidates = [Candidate(item, float(-i), "history", VIEWED) for i, item in enumerate(seen)]
-    return finish(
-        placement, None, candidates, k, exclude=set(exclude), fallback=False, known=seen
-    )
+    return finish(placement, None, candidates, k, exclude=set(exclude), fallback=False, known=seen)
 
 
 def _related(item: Model | int, kind: str, k: int | None, placement: str) -> RecommendationList:
@@ -153,8 +215,16 @@ def _related(item: Model | int, kind: str, k: int | None, placement: str) -> Rec
     # query, whether its items are still visible. If one is not, the list is rebuilt.
     enabled = rules_enabled()
     key = (
-        placement, kind, item_id, isinstance(item, Model), category_hint, k, version_id,
-        tuple(manual), enabled, rules_in_force(placement) if enabled else (),
+        placement,
+        kind,
+        item_id,
+        isinstance(item, Model),
+        category_hint,
+        k,
+        version_id,
+        tuple(manual),
+        enabled,
+        rules_in_force(placement) if enabled else (),
     )
     generation = item_cache.current()
     hit = generation.lists.get(key)

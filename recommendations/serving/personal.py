@@ -1,62 +1,100 @@
-""""For you": the shopper's latest events folded into the served model, in process.
+""" "For you" and "buy it again": the shopper's latest events folded into the served model,
+in process.
 
-No retraining: a new anonymous visitor's third click already changes their list.
+No retraining: a new anonymous visitor's third click already changes their list. The row
+is weighted as the version was trained (its recorded event weights and half-life), so a
+purchase counts more than a view and last month's visit less than today's.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..conf import app_settings
 from ..learning.versions import LoadedVersion
-from ..ml.foldin import closest_history, history_row, top_n
+from ..ml.foldin import closest_history, event_row, history_row, top_n
+from ..ml.policy import Exclusion, apply_exclusion, only_purchased
 from ..models import Event
 from .pool import active_model
 from .types import Candidate, Reason
 
+#: A history event: (item id, event type, epoch seconds).
+HistoryEvent = tuple[int, str, float]
 
-def fold_in(loaded: LoadedVersion, history: Sequence[tuple[int, str]], n: int) -> list[Candidate]:
-    """The model's top ``n`` items for this history, each with the history item behind it."""
+
+def fold_in(
+    loaded: LoadedVersion,
+    history: Sequence[HistoryEvent],
+    n: int,
+    policy: str = Exclusion.NONE,
+    now: float | None = None,
+) -> list[Candidate]:
+    """The model's top ``n`` items for this history, each with the history item behind it.
+
+    ``policy``: what the placement may show again (:mod:`recommendations.ml.policy`), or
+    ``"only_purchased"`` for "buy it again".
+    """
     index = active_model.index()
-    weights = app_settings.EVENT_WEIGHTS
-    row: dict[int, float] = {}
-    for item, event in history:
-        j = index.get(item)
-        w = weights.get(event, 0.0)
-        if j is not None and w > 0:
-            row[j] = max(row.get(j, 0.0), w)
-    if not row:
+    known = [(index[item], event, stamp) for item, event, stamp in history if item in index]
+    if not known:
         return []
-    cols = np.fromiter(row.keys(), dtype=np.int64)
-    X = history_row(cols, np.ones(len(cols), np.float32), loaded.model.n_items)
-    scores = np.asarray(loaded.model.score(X), dtype=np.float32).ravel()
-    scores[cols] = -np.inf  # what they already interacted with is not a discovery
+    cols = np.array([c for c, _, _ in known], dtype=np.int64)
+    events = [e for _, e, _ in known]
+    ages = ((time.time() if now is None else now) - np.array([t for _, _, t in known])) / 86400
+    weights, half_life = _training_weights(loaded)
+    X = event_row(cols, events, ages, loaded.model.n_items, weights, half_life)
+    if not X.nnz:
+        return []
+    scores = np.asarray(loaded.model.score(X), dtype=np.float64)
+    bought = _row(cols[[e == Event.PURCHASE for e in events]], loaded.model.n_items)
+    if policy == "only_purchased":
+        only_purchased(scores, bought)
+    else:
+        apply_exclusion(scores, bought, X, policy)
+    scores = scores.ravel()
     top = top_n(scores, n)
-    reasons = _because(top, cols, history, loaded)
+    reasons = _because(top, X.indices, history, loaded)
     return [
         Candidate(int(loaded.item_ids[j]), float(scores[j]), "model", reason)
         for j, reason in zip(top, reasons, strict=True)
     ]
 
 
+def _training_weights(loaded: LoadedVersion) -> tuple[dict[str, float], float | None]:
+    """The event weights and half-life the version was trained with (the settings' for a
+    version that recorded none)."""
+    if loaded.event_weights:
+        return loaded.event_weights, loaded.half_life_days
+    return app_settings.EVENT_WEIGHTS, app_settings.TRAINING["HALF_LIFE_DAYS"]
+
+
+def _row(columns: np.ndarray, n_items: int) -> sp.csr_matrix:
+    cols = np.unique(columns)
+    return history_row(cols, np.ones(len(cols), np.float32), n_items)
+
+
 def _because(
     top: np.ndarray,
     history_cols: np.ndarray,
-    history: Sequence[tuple[int, str]],
+    history: Sequence[HistoryEvent],
     loaded: LoadedVersion,
 ) -> list[Reason]:
-    """For each recommendation, the history item closest to it in the model's item space."""
+    """For each recommendation, the history item closest to it in the model's item space
+    (for a re-buy: the item itself, "because you bought it")."""
     vectors = active_model.vectors()
     if vectors is None or not len(top):
         return [Reason()] * len(top)
     events: dict[int, str] = {}
-    for item, event in history:
-        events.setdefault(item, event)
+    for item, event, _ in history:
+        if event == Event.PURCHASE or item not in events:
+            events[item] = event
     out = []
-    for j in closest_history(vectors, top, history_cols):
-        item = int(loaded.item_ids[j])
+    for j, closest in zip(top, closest_history(vectors, top, history_cols), strict=True):
+        item = int(loaded.item_ids[j if j in history_cols else closest])
         verb = "bought" if events.get(item) == Event.PURCHASE else "viewed"
         out.append(Reason.because(verb, item))
     return out

@@ -44,7 +44,7 @@ class Candidate:
 
 
 #: Strategies whose entries come from a model version (attributed to it in clicks and A/B).
-MODEL_STRATEGIES = frozenset({"model", "similar", "bought_together", "buy_again"})
+MODEL_STRATEGIES = frozenset({"model", "similar", "bought_together"})
 
 
 @dataclass(frozen=True)

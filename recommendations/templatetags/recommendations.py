@@ -257,6 +257,24 @@ def bought_together(
 
 
 @register.simple_tag(takes_context=True)
+def buy_again(
+    context: template.Context,
+    k: int | None = None,
+    title: str = "Buy it again",
+    placement: str = "buy_again",
+) -> SafeString:
+    """What the shopper bought, the likeliest re-buys first; nothing for a new shopper."""
+    user, visitor_id = _shopper(context)
+    return _carousel(
+        title,
+        lambda: serving.buy_again(user, visitor_id, k, placement),
+        placement,
+        context,
+        (user, visitor_id),
+    )
+
+
+@register.simple_tag(takes_context=True)
 def recently_viewed(
     context: template.Context,
     k: int | None = None,

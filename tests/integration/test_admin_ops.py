@@ -66,11 +66,11 @@ def test_the_list_shows_runs_with_their_metrics_beside_the_baselines(admin_clien
     assert response.status_code == 200
     html = response.content.decode()
     assert f"v{second.pk}" in html and f"v{first.pk}" in html
-    for header in ("Recall@20", "NDCG@100", "Duration", "Data", "Device", "Status"):
+    for header in ("NDCG@20", "NDCG@20, new items", "Duration", "Data", "Device", "Status"):
         assert header in html
-    ndcg = second.metric("candidate", "ndcg@100")
+    ndcg = second.metric("candidate", "ndcg@20")
     assert f"{ndcg:.3f}" in html
-    assert f"pop {second.metric('pop', 'ndcg@100'):.3f}" in html
+    assert f"pop {second.metric('pop', 'ndcg@20'):.3f}" in html
     assert f"{second.n_events:,} events" in html
     assert "Train now" in html and f"Roll back to v{first.pk}" in html
 
@@ -82,6 +82,8 @@ def test_the_detail_page_is_a_read_only_record_with_server_drawn_charts(admin_cl
     assert response.status_code == 200
     html = response.content.decode()
     assert html.count('<svg class="rec-chart"') == 1 and "against the baselines" in html
+    assert "held-out shoppers bought in the next 30 days" in html  # how it was tested
+    assert "Gate " in html and second.gate_report.split(":")[0] in html
     assert "fitted in one step: no curve" in html  # EASE has no epochs
     assert "<script" not in html.split('id="content-main"')[1].split("</svg>")[0]
     assert 'name="_save"' not in html  # nothing to edit
@@ -98,7 +100,7 @@ def test_train_now_queues_a_run_that_appears_with_metrics_and_a_curve(admin_clie
     assert response.status_code == 200
     (new,) = ModelVersion.objects.exclude(pk__in=before)
     assert new.algorithm == "vae" and new.status == "succeeded", new.error
-    assert new.metrics["candidate"]["ndcg@100"] > 0 and "pop" in new.metrics["baselines"]
+    assert new.metrics["candidate"]["ndcg@20"] > 0 and "pop" in new.metrics["baselines"]
     assert any(f"Queued the training of v{new.pk}" in m for m in messages_of(response))
     assert LogEntry.objects.filter(object_id=str(new.pk), action_flag=ADDITION).exists()
     page = admin_client.get(reverse("admin:recommendations_modelversion_change", args=[new.pk]))

@@ -1,14 +1,19 @@
 """Training, versioning, gating and related items, end to end on the database (eager Celery)."""
 
+import json
+
+import numpy as np
 import pytest
 import torch
 from django.core.management import call_command
 from django.test import override_settings
 
+from recommendations.conf import app_settings
 from recommendations.learning import versions
+from recommendations.learning.dataset import training_log
 from recommendations.learning.locks import Lease, LockBusy
 from recommendations.learning.tasks import TRAIN_LOCK, queue_training, train
-from recommendations.learning.training import NotEnoughData
+from recommendations.learning.training import NotEnoughData, temporal_split
 from recommendations.ml.artifacts import ArtifactError
 from recommendations.models import ModelVersion, RelatedItem, TaskLock
 from tests import factories
@@ -19,10 +24,10 @@ FAST_VAE = {"epochs": 50, "hidden": 64, "latent": 16, "batch_size": 64}
 FAST = {
     "TRAINING": {
         "HYPERPARAMETERS": FAST_VAE,
-        "BASELINES": ["pop", "ease"],
+        "BASELINES": ["buy_again", "pop", "ease"],
         "HOLDOUT_FRACTION": 0.15,
     },
-    "GATE": {"MIN_LIFT_OVER_POPULARITY": 0.05, "MAX_DROP_FROM_ACTIVE": 0.5},
+    "GATE": {"MAX_DROP_FROM_ACTIVE": 0.5},
     "RELATED_ITEMS_K": 5,
 }
 
@@ -40,9 +45,16 @@ def test_training_records_an_active_version_with_metrics_and_related_items(log):
     assert version.is_active and version.gate_passed
     assert version.n_items == len(log) and version.n_events > 0
     assert version.data_since < version.data_until
-    candidate = version.metrics["candidate"]
-    assert set(version.metrics["baselines"]) == {"pop", "ease"}
-    assert candidate["ndcg@100"] > version.metrics["baselines"]["pop"]["ndcg@100"]
+    candidate, baselines = version.metrics["candidate"], version.metrics["baselines"]
+    assert version.algorithm == "next_basket"
+    assert set(baselines) == {"buy_again", "pop", "ease"}
+    assert version.metrics["protocol"]["name"] == "temporal"
+    assert version.metrics["protocol"]["test_users"] >= 5
+    best = max(entry["ndcg@20"] for entry in baselines.values())
+    assert candidate["ndcg@20"] > best and candidate["explore_ndcg@20"] > 0
+    assert "beats the best baseline" in version.gate_report
+    assert version.event_weights == app_settings.EVENT_WEIGHTS
+    assert version.half_life_days == app_settings.TRAINING["HALF_LIFE_DAYS"]
     assert len(version.training_curve) >= 1
     assert version.device == ("cuda" if torch.cuda.is_available() else "cpu")  # run on an H200 too
     loaded = versions.load_version(version)
@@ -69,7 +81,8 @@ def test_a_second_version_is_tested_against_the_active_one_and_can_be_rolled_bac
     second = queue_training()
     second.refresh_from_db()
     assert second.metrics["active"]["version"] == first.pk
-    assert second.metrics["active"]["ndcg@100"] > 0
+    assert second.metrics["active"]["ndcg@20"] > 0
+    assert f"active v{first.pk}" in second.gate_report
     assert second.is_active
     first.refresh_from_db()
     assert not first.is_active
@@ -78,7 +91,7 @@ def test_a_second_version_is_tested_against_the_active_one_and_can_be_rolled_bac
 
 
 def test_a_model_that_fails_the_gate_is_kept_but_not_served_unless_forced(log):
-    with override_settings(RECOMMENDATIONS={**FAST, "GATE": {"MIN_LIFT_OVER_POPULARITY": 100.0}}):
+    with override_settings(RECOMMENDATIONS={**FAST, "GATE": {"MIN_LIFT_OVER_BASELINES": 100.0}}):
         refused = queue_training()
         forced = queue_training(force_activate=True)
     refused.refresh_from_db()
@@ -166,6 +179,47 @@ def test_commands(log, capsys):
     assert "nothing to train" in capsys.readouterr().out
     call_command("recommendations_similarity")
     assert "bought-together" in capsys.readouterr().out
-    call_command("recommendations_evaluate", "--models", "pop,ease")
+    call_command("recommendations_evaluate", "--models", "buy_again,pop,ease")
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {(r["model"], r["task"]) for r in rows} == {
+        (m, t) for m in ("buy_again", "pop", "ease") for t in ("all", "explore")
+    }
+    assert all(r["protocol"] == "temporal" and r["ndcg@20"] >= 0 for r in rows)
+    call_command("recommendations_evaluate", "--protocol", "random", "--models", "pop,ease")
     out = capsys.readouterr().out
     assert "ease" in out and "pop" in out
+
+
+def test_event_weights_change_what_a_trained_model_scores(log):
+    """EVENT_WEIGHTS reach the model: the same log, views weighed 1 or not at all, gives
+    versions that score the same shopper differently (and each records its weights)."""
+    from django.utils import timezone
+
+    from recommendations.models import Interaction
+
+    for u in range(40):  # shoppers who looked at another cluster's items without buying
+        for item in log[(u % 4) + 1 :: 4][:3]:
+            Interaction.objects.create(visitor_id=f"visitor-{u}", item=item, event="view",
+                                       created_at=timezone.now() - timezone.timedelta(days=20))
+    scores = []
+    for view_weight in (1.0, 0.0):
+        weights = {**app_settings.EVENT_WEIGHTS, "view": view_weight}
+        with override_settings(RECOMMENDATIONS={**FAST, "EVENT_WEIGHTS": weights}):
+            version = factories.trained_version()
+        assert version.event_weights["view"] == view_weight
+        loaded = versions.load_version(version)
+        row = np.zeros((1, loaded.model.n_items), np.float32)
+        row[0, :5] = [5.0, 1.0, 1.0, 0.0, 5.0]
+        scores.append(loaded.model.score(row))
+    assert not np.allclose(scores[0], scores[1])
+
+
+def test_held_out_shoppers_stay_held_out_as_the_log_grows(log):
+    """The gate tests the active version on shoppers no version trained on: held-out
+    shoppers are chosen by a stable hash, so today's are among tomorrow's."""
+    before = temporal_split(training_log())
+    held_before = set(before.test.user_ids) | set(before.validation.user_ids)
+    factories.clustered_log(n_users=40, seed=1)  # the log grows
+    after = temporal_split(training_log())
+    assert not held_before & set(after.train_user_ids)
+    assert not set(after.test.user_ids) & set(before.train_user_ids)

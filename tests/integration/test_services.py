@@ -63,18 +63,36 @@ def test_lists_hold_only_visible_items_without_duplicates_and_never_the_current_
         assert sold_out.pk not in pks and hidden.pk not in pks
 
 
-def test_purchased_items_are_left_out_of_for_you_unless_configured(shop):
+def test_for_you_keeps_re_buys_unless_the_placement_hides_them(shop):
     items, _ = shop
     bought = items[6]
     tracking.record("purchase", bought, visitor_id="other")
     # k covers the whole catalogue, so only an exclusion can keep an item out.
-    assert bought.pk not in {r.item.pk for r in serving.for_visitor(visitor_id="other", k=40)}
-    with override_settings(RECOMMENDATIONS={**TRAINED_SETTINGS, "EXCLUDE_PURCHASED": False}):
+    assert bought.pk in {r.item.pk for r in serving.for_visitor(visitor_id="other", k=40)}
+    hide = {**TRAINED_SETTINGS, "EXCLUDE_BOUGHT": {"for_you": "purchased", "home": "none"}}
+    with override_settings(RECOMMENDATIONS=hide):
         from django.core.cache import cache
 
         cache.clear()
         shown = {r.item.pk for r in serving.for_visitor(visitor_id="other", k=40)}
-    assert bought.pk in shown
+        assert bought.pk not in shown
+        # A placement named in the setting follows its own policy, others their list's.
+        assert bought.pk not in {
+            r.item.pk for r in serving.for_visitor(visitor_id="other", k=40, placement="side")
+        }
+        home = {r.item.pk for r in serving.for_visitor(visitor_id="other", k=40, placement="home")}
+        assert bought.pk in home
+
+
+def test_buy_again_lists_only_what_the_shopper_bought(shop):
+    items, _ = shop
+    assert not serving.buy_again(visitor_id="nobody-yet")  # nothing bought: no fallback
+    for item in (items[1], items[5], items[1]):
+        tracking.record("purchase", item, visitor_id="regular")
+    tracking.record("view", items[9], visitor_id="regular")
+    again = serving.buy_again(visitor_id="regular", k=10)
+    assert {r.item.pk for r in again} == {items[1].pk, items[5].pk}
+    assert again.version_id is not None and again.items[0].strategy == "model"
 
 
 def test_acting_invalidates_the_cached_list(shop, django_assert_num_queries):
