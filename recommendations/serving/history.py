@@ -26,14 +26,8 @@ def history(user_id: int | None, visitor_id: str | None) -> list[tuple[int, str,
     limit = int(app_settings.FOLD_IN_EVENTS)
 
     def query(who: Any) -> Any:
-        qs = (
-            Interaction.objects.filter(user_id=who)
-            if user_id
-            else Interaction.objects.filter(visitor_id=who, user__isnull=True)
-        )
         return (
-            qs.exclude(event=Event.CLICK)
-            .order_by("-created_at")
+            _latest_events(who, signed_in=bool(user_id))
             .annotate(_recommendations_epoch=EpochSeconds("created_at"))
             .values_list("item_id", "event", "_recommendations_epoch")
         )[:limit]
@@ -49,15 +43,9 @@ def history_visible(user_id: int | None, visitor_id: str | None) -> list[tuple[i
     limit = int(app_settings.FOLD_IN_EVENTS)
 
     def query(who: Any) -> Any:
-        qs = (
-            Interaction.objects.filter(user_id=who)
-            if user_id
-            else Interaction.objects.filter(visitor_id=who, user__isnull=True)
-        )
         visible = Exists(adapter.visible_items().filter(pk=OuterRef("item_id")))
         return (
-            qs.exclude(event=Event.CLICK)
-            .order_by("-created_at")
+            _latest_events(who, signed_in=bool(user_id))
             .annotate(_recommendations_visible=visible)
             .values_list("item_id", "event", "_recommendations_visible")
         )[:limit]
@@ -69,3 +57,14 @@ def history_visible(user_id: int | None, visitor_id: str | None) -> list[tuple[i
     if rows is None:
         rows = list(query(who))
     return [(item, event, bool(visible)) for item, event, visible in rows]
+
+
+def _latest_events(who: Any, signed_in: bool) -> Any:
+    """A user's events (by pk), or an anonymous visitor's (by id), newest first, no clicks
+    (the view that follows a click is the event)."""
+    qs = (
+        Interaction.objects.filter(user_id=who)
+        if signed_in
+        else Interaction.objects.filter(visitor_id=who, user__isnull=True)
+    )
+    return qs.exclude(event=Event.CLICK).order_by("-created_at")

@@ -213,6 +213,26 @@ def _split(engine: Any, name: str, source: str) -> _Split | None:
     return _splits[key]
 
 
+def _personal_carousel(
+    context: template.Context,
+    title: str,
+    placement: str,
+    build: Callable[..., serving.RecommendationList],
+    k: int | None,
+    exclude: Model | None = None,
+) -> SafeString:
+    """A carousel of the shopper's own list: ``build(user, visitor_id, k, placement, skip)``."""
+    user, visitor_id = _shopper(context)
+    skip = [exclude.pk] if exclude is not None else []
+    return _carousel(
+        title,
+        lambda: build(user, visitor_id, k, placement, skip),
+        placement,
+        context,
+        (user, visitor_id),
+    )
+
+
 @register.simple_tag(takes_context=True)
 def recommended_for_you(
     context: template.Context,
@@ -221,15 +241,7 @@ def recommended_for_you(
     placement: str = "for_you",
     exclude: Model | None = None,
 ) -> SafeString:
-    user, visitor_id = _shopper(context)
-    skip = [exclude.pk] if exclude is not None else []
-    return _carousel(
-        title,
-        lambda: serving.for_visitor(user, visitor_id, k, placement, skip),
-        placement,
-        context,
-        (user, visitor_id),
-    )
+    return _personal_carousel(context, title, placement, serving.for_visitor, k, exclude)
 
 
 @register.simple_tag(takes_context=True)
@@ -264,14 +276,7 @@ def buy_again(
     placement: str = "buy_again",
 ) -> SafeString:
     """What the shopper bought, the likeliest re-buys first; nothing for a new shopper."""
-    user, visitor_id = _shopper(context)
-    return _carousel(
-        title,
-        lambda: serving.buy_again(user, visitor_id, k, placement),
-        placement,
-        context,
-        (user, visitor_id),
-    )
+    return _personal_carousel(context, title, placement, serving.buy_again, k)
 
 
 @register.simple_tag(takes_context=True)
@@ -282,15 +287,7 @@ def recently_viewed(
     placement: str = "recently_viewed",
     exclude: Model | None = None,
 ) -> SafeString:
-    user, visitor_id = _shopper(context)
-    skip = [exclude.pk] if exclude is not None else []
-    return _carousel(
-        title,
-        lambda: serving.recently_viewed(user, visitor_id, k, placement, skip),
-        placement,
-        context,
-        (user, visitor_id),
-    )
+    return _personal_carousel(context, title, placement, serving.recently_viewed, k, exclude)
 
 
 @register.simple_tag(takes_context=True)
