@@ -1,4 +1,28 @@
+import os
+import shutil
+import tempfile
+
 import pytest
+
+
+def pytest_configure(config):
+    """Files the suite writes (trained models, uploads) go to a temporary folder that is
+    removed at the end, never to the shop's own ``var/media``. ``.ci/run`` sets
+    ``DJANGO_MEDIA_ROOT`` itself, so its Celery worker writes to the same place."""
+    if not os.environ.get("DJANGO_MEDIA_ROOT"):
+        path = tempfile.mkdtemp(prefix="recommendations-test-media-")
+        os.environ["DJANGO_MEDIA_ROOT"] = path
+        config.add_cleanup(lambda: shutil.rmtree(path, ignore_errors=True))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _temporary_media_root():
+    """Django's settings may be loaded before ``pytest_configure`` runs: point them at the
+    temporary folder too (subprocesses and the CI worker read the environment)."""
+    from django.test import override_settings
+
+    with override_settings(MEDIA_ROOT=os.environ["DJANGO_MEDIA_ROOT"]):
+        yield
 
 
 @pytest.fixture(autouse=True)
