@@ -42,6 +42,12 @@ class Lease:
             == 1
         )
 
+    def hold(self) -> None:
+        """Renew the lease, or raise :class:`LeaseLost` when another holder took it (this
+        process paused past the lease, say): two trainings must never overlap."""
+        if not self.renew():
+            raise LeaseLost(self.name)
+
     def release(self) -> None:
         TaskLock.objects.filter(name=self.name, holder=self.holder).update(
             holder="", expires_at=None
@@ -59,3 +65,10 @@ class Lease:
 class LockBusy(RuntimeError):
     def __init__(self, name: str) -> None:
         super().__init__(f"lock {name!r} is held by another worker")
+
+
+class LeaseLost(RuntimeError):
+    """The lease expired and was taken by someone else while we worked."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"lost the {name!r} lease: another run holds it; this one stops")

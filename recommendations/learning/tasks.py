@@ -76,7 +76,7 @@ def train(self, version_id: int) -> dict:
         )
         version.refresh_from_db()
         try:
-            train_version(version, heartbeat=lease.renew)
+            train_version(version, heartbeat=lease.hold)
         except TRANSIENT:
             ModelVersion.objects.filter(pk=version_id).update(status=ModelVersion.Status.QUEUED)
             raise

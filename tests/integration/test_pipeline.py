@@ -11,7 +11,7 @@ from django.test import override_settings
 from recommendations.conf import app_settings
 from recommendations.learning import versions
 from recommendations.learning.dataset import training_log
-from recommendations.learning.locks import Lease, LockBusy
+from recommendations.learning.locks import Lease, LeaseLost, LockBusy
 from recommendations.learning.tasks import TRAIN_LOCK, queue_training, train
 from recommendations.learning.training import NotEnoughData, temporal_split
 from recommendations.ml.artifacts import ArtifactError
@@ -121,6 +121,27 @@ def test_an_exception_mid_training_leaves_the_active_version_serving(log, monkey
     good.refresh_from_db()
     assert good.is_active
     assert not TaskLock.objects.exclude(holder="").exists()  # the lock was released
+
+
+def test_a_training_that_lost_its_lease_stops_and_leaves_the_active_version(log, monkeypatch):
+    good = queue_training()
+    calls = {"n": 0}
+    real_renew = Lease.renew
+
+    def lose_the_lease_on_the_third_renewal(self):
+        calls["n"] += 1
+        if calls["n"] == 3:  # a long pause: the lease expired and another run took it
+            TaskLock.objects.filter(name=self.name).update(holder="another-worker:99")
+        return real_renew(self)
+
+    monkeypatch.setattr(Lease, "renew", lose_the_lease_on_the_third_renewal)
+    with pytest.raises(LeaseLost):
+        queue_training()
+    lost = ModelVersion.objects.latest()
+    assert lost.status == "failed" and "lost the" in lost.error and not lost.is_active
+    assert calls["n"] == 3  # it stopped at once: no further epoch renewed anything
+    good.refresh_from_db()
+    assert good.is_active
 
 
 def test_a_held_lock_blocks_a_second_training_and_an_expired_one_does_not(log):
