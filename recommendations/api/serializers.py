@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -16,6 +17,8 @@ from ..tracking.keys import MAX_PK
 from ..tracking.recording import MAX_CLIENT_EVENT_ID_LENGTH, MAX_SOURCE_LENGTH
 from ..tracking.visitors import MAX_CLIENT_VALUE_LENGTH, NOT_ISSUED, from_client
 
+#: The largest value one event may carry (an order line's price times quantity).
+MAX_EVENT_VALUE = Decimal("1000000")
 #: How far back a client may date an event it sends late (offline mobile apps).
 MAX_EVENT_AGE = timedelta(days=7)
 CLOCK_SKEW = timedelta(minutes=5)
@@ -85,12 +88,31 @@ class ListParamsSerializer(serializers.Serializer):
     category = serializers.IntegerField(min_value=1, max_value=MAX_PK, required=False)
 
 
-class EventSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer):
+    """Unknown fields are an error, not silently dropped: a client that misspells
+    ``client_event_id`` learns it instead of losing its de-duplication."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown field."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class EventSerializer(StrictSerializer):
     event = serializers.ChoiceField(choices=Event.choices)
     item = serializers.IntegerField(min_value=1, max_value=MAX_PK)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
     value = serializers.DecimalField(
-        max_digits=12, decimal_places=2, required=False, allow_null=True
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=MAX_EVENT_VALUE,
+        required=False,
+        allow_null=True,
     )
     source = serializers.CharField(max_length=MAX_SOURCE_LENGTH, required=False, allow_blank=True)
     client_event_id = serializers.CharField(max_length=MAX_CLIENT_EVENT_ID_LENGTH, required=False)
@@ -107,13 +129,21 @@ class EventSerializer(serializers.Serializer):
         return value
 
 
-class EventBatchSerializer(serializers.Serializer):
+class EventBatchSerializer(StrictSerializer):
     visitor_id = serializers.CharField(
         required=False,
         max_length=MAX_CLIENT_VALUE_LENGTH,
         help_text="Anonymous clients: the visitor id from POST /api/recommendations/visitors/.",
     )
     events = EventSerializer(many=True, allow_empty=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # The cap first: a 45,000-event batch is refused before any event is validated.
+        events = data.get("events") if isinstance(data, dict) else None
+        limit = app_settings.MAX_EVENTS_PER_REQUEST
+        if isinstance(events, list) and len(events) > limit:
+            raise serializers.ValidationError({"events": [f"At most {limit} events per request."]})
+        return super().to_internal_value(data)
 
     def validate_visitor_id(self, value: str) -> str:
         visitor_id = from_client(value)
@@ -122,9 +152,6 @@ class EventBatchSerializer(serializers.Serializer):
         return visitor_id
 
     def validate_events(self, events: list[dict]) -> list[dict]:
-        limit = app_settings.MAX_EVENTS_PER_REQUEST
-        if len(events) > limit:
-            raise serializers.ValidationError(f"At most {limit} events per request.")
         wanted = {e["item"] for e in events}
         known = set(
             get_item_model()._default_manager.filter(pk__in=wanted).values_list("pk", flat=True)

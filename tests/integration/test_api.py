@@ -175,6 +175,48 @@ def test_bad_events_get_field_errors_and_nothing_is_written(api, shop):
     assert Interaction.objects.count() == before
 
 
+def test_negative_values_and_unknown_fields_are_field_errors(api, shop):
+    items, _ = shop
+    before = Interaction.objects.count()
+    token = factories.visitor_token("phone-abcdefgh")
+    payload = {
+        "visitor_id": token,
+        "events": [
+            {"event": "purchase", "item": items[0].pk, "value": "-5.00"},
+            {"event": "purchase", "item": items[0].pk, "value": "10000000000"},
+            {"event": "view", "item": items[0].pk, "client_event_idd": "typo"},
+        ],
+    }
+    response = api.post("/api/recommendations/events/", payload, format="json")
+    assert response.status_code == 400
+    errors = response.json()["events"]
+    assert "value" in errors["0"] and "value" in errors["1"]
+    assert errors["2"] == {"client_event_idd": ["Unknown field."]}
+    extra = {"visitor_id": token, "events": [{"event": "view", "item": items[0].pk}], "x": 1}
+    response = api.post("/api/recommendations/events/", extra, format="json")
+    assert response.status_code == 400 and response.json() == {"x": ["Unknown field."]}
+    assert Interaction.objects.count() == before
+
+
+def test_the_batch_cap_is_checked_before_any_event(api, shop, monkeypatch):
+    from recommendations.api import serializers
+
+    validated = []
+    real = serializers.EventSerializer.to_internal_value
+    monkeypatch.setattr(
+        serializers.EventSerializer,
+        "to_internal_value",
+        lambda self, data: validated.append(1) or real(self, data),
+    )
+    huge = {
+        "visitor_id": factories.visitor_token("phone-abcdefgh"),
+        "events": [{"event": "view", "item": shop[0][0].pk}] * 45_000,
+    }
+    response = api.post("/api/recommendations/events/", huge, format="json")
+    assert response.status_code == 400 and "At most 100" in str(response.json())
+    assert validated == []  # not one of the 45,000 was validated
+
+
 def test_events_are_throttled(api, shop):
     items, _ = shop
     cache.clear()
