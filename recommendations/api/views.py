@@ -20,6 +20,7 @@ from .. import serving
 from ..adapters import get_adapter
 from ..models import Interaction
 from ..tracking import recording, visitors
+from ..tracking.middleware import mark_personal
 from .serializers import (
     EventBatchResultSerializer,
     EventBatchSerializer,
@@ -53,6 +54,8 @@ class ListView(APIView):
     placement = ""
     #: Answer with popular items when the list fails (not for lists of the shopper's own).
     popular_on_error = True
+    #: The list is one shopper's (Cache-Control: private, Vary on who asks).
+    personal = False
 
     def params(self, request: Request) -> dict[str, Any]:
         params = ListParamsSerializer(data=request.query_params)
@@ -81,7 +84,10 @@ class ListView(APIView):
                 else None
             ),
         )
-        return Response(RecommendationListSerializer(result, context={"request": request}).data)
+        response = Response(RecommendationListSerializer(result, context={"request": request}).data)
+        if self.personal:
+            mark_personal(response)
+        return response
 
     def shopper(self, request: Request) -> tuple[Any, str | None]:
         """The caller as a shopper: nobody when they opted out (nothing personal is read)."""
@@ -108,6 +114,7 @@ def request_visitor_id(request: Request) -> str | None:
 
 class ForMeView(ListView):
     placement = "for_you"
+    personal = True
 
     @extend_schema(
         parameters=[K, VISITOR_HEADER],
@@ -125,6 +132,7 @@ class ForMeView(ListView):
 class BuyAgainView(ListView):
     placement = "buy_again"
     popular_on_error = False
+    personal = True
 
     @extend_schema(
         parameters=[K, VISITOR_HEADER],
@@ -151,6 +159,7 @@ class CanReadShopperHistory(permissions.BasePermission):
 class UserRecommendationsView(ListView):
     permission_classes = [CanReadShopperHistory]
     placement = "for_you"
+    personal = True
 
     @extend_schema(
         parameters=[K],

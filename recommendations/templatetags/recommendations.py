@@ -223,6 +223,9 @@ def _personal_carousel(
 ) -> SafeString:
     """A carousel of the shopper's own list: ``build(user, visitor_id, k, placement, skip)``."""
     user, visitor_id = _shopper(context)
+    request = context.get("request")
+    if request is not None:  # the page now shows one shopper's list: keep it private
+        request.recommendations_personal = True
     skip = [exclude.pk] if exclude is not None else []
     return _carousel(
         title,

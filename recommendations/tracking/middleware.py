@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from django.core.signing import BadSignature
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from ..conf import app_settings
 
@@ -34,6 +35,8 @@ class VisitorMiddleware:
             visitor_id = uuid.uuid4().hex
         request.recommendations_visitor_id = visitor_id
         response = self.get_response(request)
+        if getattr(request, "recommendations_personal", False):
+            mark_personal(response)
         if is_new:
             response.set_signed_cookie(
                 name,
@@ -45,3 +48,10 @@ class VisitorMiddleware:
                 secure=request.is_secure(),
             )
         return response
+
+
+def mark_personal(response: HttpResponse) -> None:
+    """A response that shows one shopper's list: no shared cache may keep it, and a cache
+    of the browser's own must key it on who asks."""
+    patch_cache_control(response, private=True)
+    patch_vary_headers(response, ("Cookie", "Authorization", "X-Visitor-Id"))

@@ -354,3 +354,16 @@ def test_unsigned_visitor_ids_only_where_the_shop_allows_them(api, shop):
         assert api.post("/api/recommendations/events/", body, format="json").status_code == 201
     assert Interaction.objects.filter(visitor_id="app-minted-1").count() == 1
     assert api.post("/api/recommendations/events/", body, format="json").status_code == 400
+
+
+def test_personal_lists_are_private_to_caches(api, client, shop):
+    token = factories.visitor_token("phone-abcdefgh")
+    for url in ("/api/recommendations/for-me/", "/api/recommendations/buy-again/"):
+        response = api.get(url, HTTP_X_VISITOR_ID=token)
+        assert response.status_code == 200
+        assert "private" in response["Cache-Control"]
+        assert "X-Visitor-Id" in response["Vary"] and "Cookie" in response["Vary"]
+    shared = api.get("/api/recommendations/popular/")
+    assert "private" not in shared.get("Cache-Control", "")
+    page = client.get("/", HTTP_USER_AGENT="Mozilla/5.0 Firefox/130.0")  # "for you" on it
+    assert page.status_code == 200 and "private" in page["Cache-Control"]
