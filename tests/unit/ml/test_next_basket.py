@@ -87,6 +87,25 @@ def test_the_blend_learns_that_rebuys_dominate(clustered: sp.csr_matrix) -> None
     assert all(hist[i, j] > 0 for i, row in enumerate(top) for j in row)  # own items first
 
 
+def test_the_explore_mix_is_chosen_on_the_explore_task(clustered: sp.csr_matrix) -> None:
+    train, val = _validation(clustered, rebuy=False)
+    m = NextBasket(**FAST).fit(train, val)
+    b, search = m.blend_, m.blend_search_["explore_ndcg@20_by_T_s_a"]
+    at_t = [v for k, v in search.items() if k.startswith(f"T={b['temperature']},")]
+    chosen = search[f"T={b['temperature']},s={b['ease_weight']},a={b['trend_share']}"]
+    assert len(at_t) == len(m.ease_weights) * len(m.trend_shares) and chosen == max(at_t)
+    assert float(m.vae.net_.skip_weight) == b["ease_weight"]  # what scoring reads
+    # a single EASE weight of 0 and no trend: the explore part ranks as the pure VAE
+    m0 = NextBasket(**FAST, ease_weights=(0.0,), trend_shares=(0.0,)).fit(train, val)
+    X = val[0][:10]
+    m0.vae.net_.use_skip = False
+    pure = np.where(X.toarray() > 0, -np.inf, m0.vae.score(X))
+    m0.vae.net_.use_skip = True
+    explore = np.where(X.toarray() > 0, -np.inf, m0.components(X)["explore"])
+    np.testing.assert_array_equal(np.argmax(explore, 1), np.argmax(pure, 1))
+    assert float(m0.vae.net_.skip_weight) == 0.0 and m0.blend_["ease_weight"] == 0.0
+
+
 def test_round_trip_and_one_visitor(clustered: sp.csr_matrix, tmp_path: Path) -> None:
     train, val = _validation(clustered, rebuy=True)
     m = NextBasket(**FAST, device="cpu").fit(train, val)
