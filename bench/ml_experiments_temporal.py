@@ -49,7 +49,8 @@ def _recording(name: str) -> None:
         def fit(self, *a, **kw):
             out = super().fit(*a, **kw)
             rpt = self.training_report()
-            rpt.pop("history", None)
+            hist = rpt.pop("history", None) or [{}]
+            rpt["vae_seconds"] = hist[-1].get("elapsed")
             REPORTS[name] = rpt
             return out
 
@@ -104,7 +105,11 @@ def run_folds(args: argparse.Namespace, frame: pd.DataFrame, hl: float | None) -
         rows = evaluate_temporal(split, args.models.split(","),
                                  model_params=json.loads(args.params))
         folds.append(rows)
-        blends.append({n: (r.get("blend"), r.get("best_epoch")) for n, r in REPORTS.items()})
+        blends.append({n: {"blend": r.get("blend"), "best_epoch": r.get("best_epoch"),
+                           "epochs_run": r.get("epochs_run"),
+                           "vae_seconds": r.get("vae_seconds"),
+                           "blend_seconds": r.get("blend_search", {}).get("seconds")}
+                       for n, r in REPORTS.items()})
         for r in rows:
             print(f"fold {k} {r['model']:<10} {r['task']:<8} ndcg@20 "
                   f"{r.get('ndcg@20', float('nan')):.4f} users {r.get('users')} "

@@ -24,6 +24,7 @@ by hand: every choice is made on that shop's own validation shoppers.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import numpy as np
@@ -141,6 +142,7 @@ class NextBasket(Recommender):
 
     def _choose_blend(self, hist: sp.csr_matrix, truth: sp.csr_matrix,
                       new_truth: sp.csr_matrix) -> None:
+        t0 = time.perf_counter()
         pure, lin = self._vae_parts(hist)
         ease_weights = self.ease_weights if lin is not None else (0.0,)
         seen = hist.toarray() > 0
@@ -160,8 +162,9 @@ class NextBasket(Recommender):
             logits = pure if lin is None else pure + s_w * lin
             E = _explore(logits, seen, self.trend_, T, a)
             for wr, wp, wx in itertools.product(self.weight_grid, repeat=3):
-                if max(wr, wp, wx) != max(self.weight_grid):
-                    continue  # scale-free: one weight at the top of the grid
+                if max(wr, wp, wx) != max(self.weight_grid) or wx <= 0:
+                    continue  # scale-free: one weight at the top of the grid; and new
+                    # items always keep the explore order (w_x = 0 would tie them all at 0)
                 v = _ndcg20(wr * R + wp * P_own + wx * E, truth)
                 if best is None or v > best[0]:
                     best = (v, T, s_w, a, wr, wp, wx)
@@ -175,7 +178,8 @@ class NextBasket(Recommender):
                               "validation_ndcg@20_explore": explore_ndcg[
                                   f"T={T},s={s_w},a={a}"],
                               "explore_ndcg@20_by_T_s_a": explore_ndcg,
-                              "validation_users": int(hist.shape[0])}
+                              "validation_users": int(hist.shape[0]),
+                              "seconds": time.perf_counter() - t0}
 
     # --- score -------------------------------------------------------------------------------
     def components(self, X: sp.spmatrix) -> dict[str, np.ndarray]:

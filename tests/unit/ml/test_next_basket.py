@@ -85,6 +85,11 @@ def test_the_blend_learns_that_rebuys_dominate(clustered: sp.csr_matrix) -> None
     hist = val[0][:20]
     top = np.argsort(-m.score(hist), axis=1)[:, :3]
     assert all(hist[i, j] > 0 for i, row in enumerate(top) for j in row)  # own items first
+    # ... and the new items still follow the explore part (never all tied at 0)
+    assert m.blend_["explore"] > 0
+    new = np.where(hist.toarray() > 0, -np.inf, 0.0)
+    np.testing.assert_array_equal(np.argmax(m.score(hist) + new, 1),
+                                  np.argmax(m.components(hist)["explore"] + new, 1))
 
 
 def test_the_explore_mix_is_chosen_on_the_explore_task(clustered: sp.csr_matrix) -> None:
