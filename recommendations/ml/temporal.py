@@ -183,8 +183,9 @@ def split_temporal(
     ``fold`` rotates the buckets by ``fold * test_fraction``: folds ``0 .. round(1 /
     test_fraction) - 1`` make every shopper a test shopper exactly once (cross-validation
     over shoppers; ``fold=0`` is the plain split), the validation shoppers following the
-    fold's test range. Everybody else with events before the cut trains. Columns: the items training shoppers
-    interacted with before the cut (a model cannot score an item it never saw).
+    fold's test range. Everybody else with events before the cut trains. Columns: the items
+    training shoppers interacted with before the cut (a model cannot score an item it never
+    saw).
     """
     if not (test_fraction > 0 and validation_fraction >= 0
             and test_fraction + validation_fraction < 1):
