@@ -8,9 +8,9 @@ Three distributions over the catalogue, per shopper row ``x`` (event weight x ti
 * repeat ``R = x / sum(x)`` over the shopper's own items (the row itself: TIFU's user vector);
 * trend ``P`` = column sums of the decayed training matrix, normalised: with a half-life the
   sums are "what sells now"; it ranks the shopper's own items by current demand as well;
-* explore ``E`` over items new to the shopper = ``(1 - a) softmax((vae + s ease) / T) + a
-  P_new``: the hybrid's two parts (:class:`~.models.MultVAE`: VAE logits, EASE linear term on
-  the decayed input) mixed with trend.
+* explore ``E`` over items new to the shopper = ``(1 - a) softmax(z / T) + a P_new``, ``z``
+  = ``vae + s ease`` standardised per row: the hybrid's two parts (:class:`~.models.MultVAE`:
+  VAE logits, EASE linear term on the decayed input) mixed with trend.
 
 ``score = w_r R + w_p P [own items] + w_x E``. On the validation shoppers ``fit`` chooses, for
 each temperature ``T``, the EASE weight ``s`` and trend share ``a`` that maximise NDCG@20 over
@@ -43,16 +43,36 @@ _OWN = ("temperatures", "trend_shares", "weight_grid", "max_validation_users", "
 EASE_WEIGHTS: tuple[float, ...] = (0.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0)
 
 
+#: Added, times the logits' rank position in [0, 1], to the explore distribution: where
+#: softmax underflows (float32 below ~1e-38) the new items keep the logits' order.
+TIE_BREAK = 1e-30
+
+
 def _explore(logits: np.ndarray, seen: np.ndarray, trend: np.ndarray, temperature: float,
              share: float) -> np.ndarray:
-    """(1 - share) softmax(logits / T) + share trend, both over the items not in ``seen``."""
-    L = np.where(seen, -np.inf, logits.astype(np.float64) / temperature)
-    top = L.max(1, keepdims=True)
-    E = np.exp(L - np.where(np.isfinite(top), top, 0.0))
+    """(1 - share) softmax(z / T) + share trend, both over the items not in ``seen``.
+
+    ``z`` = the logits standardised per row over those items, so ``T`` means the same
+    whatever the logits' scale (the EASE weight ``s`` multiplies it by up to 1000: raw, the
+    softmax was one-hot and every other item tied at 0, random-split NDCG@100 0.25 instead of
+    0.38); :data:`TIE_BREAK` keeps the full order where it still underflows.
+    """
+    L = logits.astype(np.float64)
+    new = ~seen
+    n = np.maximum(new.sum(1, keepdims=True), 1)
+    mean = np.where(new, L, 0.0).sum(1, keepdims=True) / n
+    sd = np.sqrt(np.where(new, (L - mean) ** 2, 0.0).sum(1, keepdims=True) / n)
+    Z = np.where(new, (L - mean) / np.maximum(sd, 1e-12), -np.inf)
+    top = Z.max(1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    E = np.exp((Z - top) / temperature)
     E /= np.maximum(E.sum(1, keepdims=True), 1e-300)
+    low = np.where(new, Z, np.inf).min(1, keepdims=True)
+    low = np.where(np.isfinite(low), low, 0.0)
+    rank = np.where(new, (Z - low) / np.maximum(top - low, 1e-12), 0.0)
     P = np.where(seen, 0.0, trend[None, :])
     P /= np.maximum(P.sum(1, keepdims=True), 1e-300)
-    return (1.0 - share) * E + share * P
+    return (1.0 - share) * E + share * P + TIE_BREAK * rank
 
 
 def _repeat(X: sp.csr_matrix) -> np.ndarray:

@@ -111,6 +111,19 @@ def test_the_explore_mix_is_chosen_on_the_explore_task(clustered: sp.csr_matrix)
     assert float(m0.vae.net_.skip_weight) == 0.0 and m0.blend_["ease_weight"] == 0.0
 
 
+def test_explore_keeps_the_order_of_huge_logits() -> None:
+    """Logits scaled by a large EASE weight must not saturate the softmax into ties."""
+    from recommendations.ml.next_basket import _explore
+
+    logits = np.array([[0.0, 1e3, 2e3, 3e3, 5e3, 9e3, -4e3]])
+    seen = np.array([[False, False, False, False, False, True, False]])
+    for T in (0.25, 2.0):
+        E = _explore(logits, seen, np.zeros(7), T, 0.0).astype(np.float32)
+        assert E[0, 5] == 0.0 and abs(E.sum() - 1.0) < 1e-5
+        np.testing.assert_array_equal(np.argsort(-E[0, :5]), [4, 3, 2, 1, 0])
+        assert len(set(E[0].tolist())) == 7  # no ties anywhere
+
+
 def test_round_trip_and_one_visitor(clustered: sp.csr_matrix, tmp_path: Path) -> None:
     train, val = _validation(clustered, rebuy=True)
     m = NextBasket(**FAST, device="cpu").fit(train, val)
