@@ -168,6 +168,7 @@ def split_temporal(
     salt: str = "",
     purchase_event: str = "purchase",
     min_truth: int = 1,
+    fold: int = 0,
 ) -> TemporalSplit:
     """Cut the log at ``cut``; the purchases of ``[cut, cut + window_days)`` are the truth.
 
@@ -179,8 +180,12 @@ def split_temporal(
     Shoppers with :func:`heldout_bucket` < ``test_fraction`` are the test shoppers, the next
     ``validation_fraction`` the validation shoppers; both keep only shoppers with at least
     ``min_truth`` purchases (of kept items) in the window and some event before the cut.
-    Everybody else with events before the cut trains. Columns: the items training shoppers
-    interacted with before the cut (a model cannot score an item it never saw).
+    ``fold`` rotates the buckets by ``fold * test_fraction``: folds ``0 .. round(1 /
+    test_fraction) - 1`` make every shopper a test shopper exactly once (cross-validation
+    over shoppers; ``fold=0`` is the plain split), the validation shoppers following the
+    fold's test range. Everybody else with events before the cut trains. Columns: the items
+    training shoppers interacted with before the cut (a model cannot score an item it never
+    saw).
     """
     if not (test_fraction > 0 and validation_fraction >= 0
             and test_fraction + validation_fraction < 1):
@@ -196,6 +201,7 @@ def split_temporal(
 
     users = pd.unique(df["user"])
     buckets = np.fromiter((heldout_bucket(u, salt) for u in users), np.float64, len(users))
+    buckets = np.mod(buckets - fold * test_fraction, 1.0)
     test_users = users[buckets < test_fraction]
     val_users = users[(buckets >= test_fraction)
                       & (buckets < test_fraction + validation_fraction)]

@@ -85,6 +85,43 @@ def test_the_blend_learns_that_rebuys_dominate(clustered: sp.csr_matrix) -> None
     hist = val[0][:20]
     top = np.argsort(-m.score(hist), axis=1)[:, :3]
     assert all(hist[i, j] > 0 for i, row in enumerate(top) for j in row)  # own items first
+    # ... and the new items still follow the explore part (never all tied at 0)
+    assert m.blend_["explore"] > 0
+    new = np.where(hist.toarray() > 0, -np.inf, 0.0)
+    np.testing.assert_array_equal(np.argmax(m.score(hist) + new, 1),
+                                  np.argmax(m.components(hist)["explore"] + new, 1))
+
+
+def test_the_explore_mix_is_chosen_on_the_explore_task(clustered: sp.csr_matrix) -> None:
+    train, val = _validation(clustered, rebuy=False)
+    m = NextBasket(**FAST).fit(train, val)
+    b, search = m.blend_, m.blend_search_["explore_ndcg@20_by_T_s_a"]
+    at_t = [v for k, v in search.items() if k.startswith(f"T={b['temperature']},")]
+    chosen = search[f"T={b['temperature']},s={b['ease_weight']},a={b['trend_share']}"]
+    assert len(at_t) == len(m.ease_weights) * len(m.trend_shares) and chosen == max(at_t)
+    assert float(m.vae.net_.skip_weight) == b["ease_weight"]  # what scoring reads
+    # a single EASE weight of 0 and no trend: the explore part ranks as the pure VAE
+    m0 = NextBasket(**FAST, ease_weights=(0.0,), trend_shares=(0.0,)).fit(train, val)
+    X = val[0][:10]
+    m0.vae.net_.use_skip = False
+    pure = np.where(X.toarray() > 0, -np.inf, m0.vae.score(X))
+    m0.vae.net_.use_skip = True
+    explore = np.where(X.toarray() > 0, -np.inf, m0.components(X)["explore"])
+    np.testing.assert_array_equal(np.argmax(explore, 1), np.argmax(pure, 1))
+    assert float(m0.vae.net_.skip_weight) == 0.0 and m0.blend_["ease_weight"] == 0.0
+
+
+def test_explore_keeps_the_order_of_huge_logits() -> None:
+    """Logits scaled by a large EASE weight must not saturate the softmax into ties."""
+    from recommendations.ml.next_basket import _explore
+
+    logits = np.array([[0.0, 1e3, 2e3, 3e3, 5e3, 9e3, -4e3]])
+    seen = np.array([[False, False, False, False, False, True, False]])
+    for T in (0.25, 2.0):
+        E = _explore(logits, seen, np.zeros(7), T, 0.0).astype(np.float32)
+        assert E[0, 5] == 0.0 and abs(E.sum() - 1.0) < 1e-5
+        np.testing.assert_array_equal(np.argsort(-E[0, :5]), [4, 3, 2, 1, 0])
+        assert len(set(E[0].tolist())) == 7  # no ties anywhere
 
 
 def test_round_trip_and_one_visitor(clustered: sp.csr_matrix, tmp_path: Path) -> None:

@@ -49,6 +49,22 @@ def test_same_shoppers_held_out_on_a_grown_log() -> None:
     assert set(a.validation.user_ids) <= set(b.validation.user_ids)
 
 
+def test_folds_make_every_window_buyer_a_test_shopper_once() -> None:
+    log = synthetic_log()
+    cut = T0 + pd.Timedelta(days=60)
+    splits = [split_temporal(log, cut=cut, test_fraction=0.25, fold=k) for k in range(4)]
+    tests = [set(s.test.user_ids) for s in splits]
+    assert all(tests) and sum(map(len, tests)) == len(set().union(*tests))  # disjoint
+    before = log[log["timestamp"] < cut]
+    window = log[(log["timestamp"] >= cut) & (log["timestamp"] < cut + pd.Timedelta(days=30))]
+    items = set(splits[0].item_ids)
+    eligible = set(before["user"]) & set(window.loc[window["item"].isin(items), "user"])
+    assert set().union(*tests) == eligible  # every window buyer is tested exactly once
+    for s, t in zip(splits, tests, strict=True):
+        assert not (t & set(s.train_user_ids)) and not (t & set(s.validation.user_ids))
+    assert tests[0] == set(split_temporal(log, cut=cut, test_fraction=0.25).test.user_ids)
+
+
 def test_no_held_out_shopper_trains_and_truth_is_the_window() -> None:
     log = synthetic_log()
     cut = T0 + pd.Timedelta(days=60)
