@@ -31,7 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .metrics import exclude_seen, ndcg_at_k
-from .models import REGISTRY, MultVAE, ProgressFn, Recommender, Validation
+from .multvae import MultVAE
+from .recommender import ProgressFn, Recommender, Validation, transform_values
 
 #: Blend used when ``fit`` gets no validation shoppers (chosen on online-retail's validation).
 FALLBACK_BLEND: dict[str, float] = {"temperature": 1.0, "trend_share": 0.0,
@@ -154,8 +155,6 @@ class NextBasket(Recommender):
             pure = self.vae.score(hist).astype(np.float64)
         finally:
             net.use_skip = True
-        from .models import transform_values
-
         Xt = transform_values(hist, self.vae.config.input_transform)
         lin = np.asarray(Xt @ net.skip_B.detach().cpu().numpy(), dtype=np.float64)
         return pure, lin
@@ -245,4 +244,3 @@ class NextBasket(Recommender):
         self.blend_search_ = dict(extra.get("blend_search", {}))
 
 
-REGISTRY["next_basket"] = NextBasket
