@@ -25,6 +25,10 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "purchase": 5.0,
 }
 
+#: Default time decay of the input, in days: the best of none / 30 / 90 / 365 on
+#: online-retail's validation shoppers (bench/results/ml_experiments_temporal.md).
+DEFAULT_HALF_LIFE_DAYS = 30.0
+
 AGGREGATIONS = ("max", "sum")
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import models as models_module
-from .data import InteractionMatrix, StrongSplit, split_strong
+from .data import DEFAULT_HALF_LIFE_DAYS, InteractionMatrix, StrongSplit, split_strong
 from .datasets import DatasetNotFound, load_dataset, load_frame
 from .metrics import (
     evaluate_scores,
@@ -281,9 +281,11 @@ def _temporal_main(args: argparse.Namespace, names: list[str]) -> int:
         return 2
     split = split_temporal(frame, cut=args.cut, window_days=args.window_days,
                            test_fraction=args.test_fraction,
-                           validation_fraction=args.validation_fraction, salt=args.salt)
+                           validation_fraction=args.validation_fraction, salt=args.salt,
+                           half_life_days=args.half_life_days or None)
     rows = evaluate_temporal(split, names)
     common = {"dataset": args.dataset, "cut": str(split.cut), "window_days": split.window_days,
+              "half_life_days": args.half_life_days,
               "items": int(split.train.shape[1]), "train_users": int(split.train.shape[0])}
     for r in rows:
         print(json.dumps({**r, **common}, default=_jsonable))
@@ -308,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--test-fraction", type=float, default=0.1)
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--salt", default="", help="temporal: salt of the held-out shopper hash")
+    p.add_argument("--half-life-days", type=float, default=DEFAULT_HALF_LIFE_DAYS,
+                   help="temporal: time decay of the input, as the product trains (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--models", default=None, help="comma-separated; random default "
                    f"{','.join(DEFAULT_MODELS)}, temporal default "

@@ -1,7 +1,7 @@
-"""Item-item neighbour tables for the "similar items" / "bought together" jobs.
+"""Item-item neighbour tables for the "similar items" job ("bought together": :mod:`.baskets`).
 
-Both functions work block by block so memory stays O(n*k + block*n): a full n x n similarity
-matrix for a 40K-item catalogue would be 6 GB, the blocks are a few hundred MB at most.
+It works block by block so memory stays O(n*k + block*n): a full n x n similarity matrix for
+a 40K-item catalogue would be 6 GB, the blocks are a few hundred MB at most.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import scipy.sparse as sp
 
 logger = logging.getLogger(__name__)
 
@@ -78,48 +77,4 @@ def topk_cosine(
             order = np.lexsort((i, -v), axis=1)  # ties: lower index first (k columns only)
             idx_out[lo:hi] = np.take_along_axis(i, order, axis=1)
             val_out[lo:hi] = np.take_along_axis(v, order, axis=1)
-    return idx_out, val_out
-
-
-def copurchase_lift(
-    baskets: sp.spmatrix, min_support: int = 2, k: int = 10, block_size: int = 2048
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per item, the ``k`` items most often bought together with it, ranked by lift.
-
-    ``baskets`` is an order x item matrix (any non-zero = the item is in the order). For items
-    i != j with ``support(i, j)`` = number of orders containing both,
-    ``lift = support(i, j) * n_orders / (count(i) * count(j))`` (> 1: bought together more often
-    than chance). Pairs with support below ``min_support`` are ignored because lift of a single
-    co-occurrence of two rare items is huge and meaningless.
-
-    Returns ``(indices int32 (n_items, k), lift float32 (n_items, k))``, best first (ties by
-    higher support, then lower index); rows with fewer than ``k`` qualifying partners are padded
-    with index -1 and lift 0.
-    """
-    B = sp.csr_matrix(baskets, dtype=np.float32)
-    B.eliminate_zeros()
-    B.data[:] = 1.0
-    n_orders, n = B.shape
-    counts = np.asarray(B.sum(0)).ravel()
-    Bt = B.T.tocsr()
-    k_eff = max(0, min(k, n - 1))
-    idx_out = np.full((n, k), -1, np.int32)
-    val_out = np.zeros((n, k), np.float32)
-    if k_eff == 0:
-        return idx_out, val_out
-    for lo in range(0, n, block_size):
-        hi = min(n, lo + block_size)
-        S = (Bt[lo:hi] @ B).tocsr()  # sparse support counts of this block of items
-        for r in range(hi - lo):
-            item = lo + r
-            cols = S.indices[S.indptr[r]:S.indptr[r + 1]]
-            sup = S.data[S.indptr[r]:S.indptr[r + 1]]
-            keep = (sup >= max(min_support, 1)) & (cols != item)
-            cols, sup = cols[keep], sup[keep]
-            if cols.size == 0:
-                continue
-            lift = sup * n_orders / (counts[item] * counts[cols])
-            order = np.lexsort((cols, -sup, -lift))[:k_eff]  # lift, then support, then index
-            idx_out[item, :order.size] = cols[order]
-            val_out[item, :order.size] = lift[order]
     return idx_out, val_out

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from recommendations.ml.similarity import copurchase_lift, topk_cosine
+from recommendations.ml.similarity import topk_cosine
 
 
 def test_topk_cosine_matches_brute_force() -> None:
@@ -28,31 +27,6 @@ def test_topk_cosine_matches_brute_force() -> None:
 def test_topk_cosine_clips_k() -> None:
     idx, _ = topk_cosine(np.eye(3, dtype=np.float32), k=10)
     assert idx.shape == (3, 2)
-
-
-def test_copurchase_lift_matches_brute_force() -> None:
-    rng = np.random.default_rng(1)
-    B = (rng.random((200, 15)) < 0.25).astype(np.float32)
-    idx, lift = copurchase_lift(sp.csr_matrix(B), min_support=3, k=4, block_size=4)
-    n, counts = B.shape[0], B.sum(0)
-    support = B.T @ B
-    for i in range(15):
-        cand = [(-(support[i, j] * n / (counts[i] * counts[j])), -support[i, j], j)
-                for j in range(15) if j != i and support[i, j] >= 3]
-        best = sorted(cand)[:4]
-        exp_idx = [j for _, _, j in best] + [-1] * (4 - len(best))
-        assert idx[i].tolist() == exp_idx
-        assert np.allclose(lift[i, :len(best)], [-x for x, _, _ in best], rtol=1e-5)
-
-
-def test_copurchase_lift_min_support_pads() -> None:
-    B = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 1], [0, 0, 1]], dtype=np.float32))
-    idx, lift = copurchase_lift(B, min_support=2, k=2)
-    assert (idx == -1).all() and (lift == 0).all()  # no pair bought together twice
-    idx, lift = copurchase_lift(B, min_support=1, k=2)
-    # item 0 with 1: support 1, lift 1*3/(2*1) = 1.5; with 2: 1*3/(2*2) = 0.75
-    assert idx[0].tolist() == [1, 2]
-    assert np.allclose(lift[0], [1.5, 0.75])
 
 
 def test_the_similarity_pass_falls_back_to_the_cpu_when_the_gpu_is_full(monkeypatch) -> None:
