@@ -91,6 +91,13 @@ DEFAULTS: dict[str, Any] = {
         # shoppers, by more than this (training noise).
         "MAX_DROP_FROM_ACTIVE": 0.02,
     },
+    # --- shopper insights (learning/insights.py) -------------------------------------------
+    "INSIGHTS": {
+        # Churn risk = P(no purchase in the next HORIZON_DAYS); MODEL "gbm" (gradient-boosted
+        # on recency, frequency, value; the better AUC on online-retail) or "bgnbd" (BG/NBD).
+        "HORIZON_DAYS": 90,
+        "MODEL": "gbm",
+    },
     # --- related items (tasks.score_similarity) ----------------------------------------
     "RELATED_ITEMS_K": 20,
     # "Bought together": partners in at least MIN_SUPPORT orders, ranked by METHOD

@@ -423,3 +423,36 @@ class OnlineMetrics(Impression):
         proxy = True
         verbose_name = "online metrics"
         verbose_name_plural = "online metrics"
+
+
+class CustomerInsight(models.Model):
+    """What the purchase log says of one customer: how likely they still buy here, what they
+    will spend, what prices they pay. Scored nightly (``learning.insights``); personal data,
+    so erased and exported with the rest of a shopper's rows (``tracking.privacy``)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    p_alive = models.FloatField(help_text="Probability that the customer still buys here.")
+    churn_risk = models.FloatField(help_text="1 - the probability of a purchase in the horizon.")
+    expected_orders = models.FloatField(help_text="Expected orders over the horizon.")
+    expected_spend = models.FloatField(help_text="Expected spend over the horizon.")
+    horizon_days = models.PositiveIntegerField()
+    orders = models.PositiveIntegerField(help_text="Orders so far.")
+    recency_days = models.FloatField(help_text="Days since the last order.")
+    average_order_value = models.FloatField(null=True, blank=True)
+    price_bands = models.JSONField(
+        default=dict, blank=True, help_text="Usual unit price range paid, per category."
+    )
+    model = models.CharField(max_length=32, help_text="The model that scored the customer.")
+    scored_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-churn_risk"]
+        indexes = [
+            models.Index(fields=["-churn_risk"], name="rec_insight_risk"),
+            models.Index(fields=["-expected_spend"], name="rec_insight_value"),
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id}: risk {self.churn_risk:.0%}"

@@ -1,7 +1,16 @@
 """Admin screens, one module per screen: the logs, model versions, merchandising rules, the
-product panel (a mixin a shop adds to its own item admin), experiments and the dashboard."""
+product panel (a mixin a shop adds to its own item admin), experiments, the dashboard and the
+customers at risk."""
 
-from . import dashboard, experiments, logs, merchandising, product, versions  # noqa: F401
+from . import (  # noqa: F401
+    customers,
+    dashboard,
+    experiments,
+    logs,
+    merchandising,
+    product,
+    versions,
+)
 from .base import CheckedSelectionAdmin
 from .product import RelatedItemsPanelMixin
 

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..conf import app_settings, get_item_model, import_from_setting
-from ..models import Event
+from ..models import CustomerInsight, Event
 from ..serving import item_payload
 from ..tracking.keys import MAX_PK
 from ..tracking.recording import MAX_CLIENT_EVENT_ID_LENGTH, MAX_SOURCE_LENGTH
@@ -174,6 +174,28 @@ class EventBatchSerializer(StrictSerializer):
                 {"visitor_id": ["Required for anonymous clients (or sign in)."]}
             )
         return attrs
+
+
+class CustomerInsightSerializer(serializers.ModelSerializer):
+    user = serializers.IntegerField(source="user_id")
+
+    class Meta:
+        model = CustomerInsight
+        fields = (
+            "user",
+            "churn_risk",
+            "p_alive",
+            "expected_orders",
+            "expected_spend",
+            "horizon_days",
+            "orders",
+            "recency_days",
+            "average_order_value",
+            "price_bands",
+            "model",
+            "scored_at",
+        )
+        read_only_fields = fields
 
 
 class VisitorSerializer(serializers.Serializer):

@@ -13,6 +13,11 @@ urlpatterns = [
         name="bought-together",
     ),
     path("popular/", views.PopularView.as_view(), name="popular"),
+    path(
+        "customers/<int:user_id>/insights/",
+        views.CustomerInsightsView.as_view(),
+        name="customer-insights",
+    ),
     path("events/", views.EventsView.as_view(), name="events"),
     path("visitors/", views.VisitorsView.as_view(), name="visitors"),
 ]

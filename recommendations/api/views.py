@@ -18,10 +18,11 @@ from rest_framework.views import APIView
 
 from .. import serving
 from ..adapters import get_adapter
-from ..models import Interaction
+from ..models import CustomerInsight, Interaction
 from ..tracking import recording, visitors
 from ..tracking.middleware import mark_personal
 from .serializers import (
+    CustomerInsightSerializer,
     EventBatchResultSerializer,
     EventBatchSerializer,
     ListParamsSerializer,
@@ -170,6 +171,31 @@ class UserRecommendationsView(ListView):
         user = get_object_or_404(get_user_model(), pk=user_id)
         k = self.params(request).get("k")
         return self.respond(request, lambda: serving.for_visitor(user, None, k), k)
+
+
+class CanReadCustomerInsights(permissions.BasePermission):
+    """Staff who may view customer insights (``recommendations.view_customerinsight``)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(
+            user and user.is_staff and user.has_perm("recommendations.view_customerinsight")
+        )
+
+
+class CustomerInsightsView(APIView):
+    permission_classes = [CanReadCustomerInsights]
+    throttle_classes = [ReadsThrottle]
+
+    @extend_schema(
+        responses=CustomerInsightSerializer,
+        summary="A customer's churn risk, expected spend and usual prices (staff)",
+    )
+    def get(self, request: Request, user_id: int) -> Response:
+        insight = get_object_or_404(CustomerInsight, user_id=user_id)
+        response = Response(CustomerInsightSerializer(insight).data)
+        mark_personal(response)
+        return response
 
 
 class ItemListView(ListView):

@@ -112,33 +112,49 @@ def extract_log(
     )
 
 
-def order_lines(since: datetime | None = None) -> pd.DataFrame:
-    """Purchases as order lines: columns ``basket``, ``item`` and ``timestamp``.
+def order_lines(since: datetime | None = None, customers_only: bool = False) -> pd.DataFrame:
+    """Purchases as order lines: columns ``basket``, ``item``, ``timestamp``, ``user`` (a
+    signed-in user's pk, else the visitor's code), ``value`` and ``quantity``.
 
     A basket is an order: the lines ``order_paid`` records share the id ``order:<pk>`` (and
     the demo import's ``import:<invoice>``) in their ``client_event_id``; a purchase sent
     without one (an API client's) is grouped with its shopper's other purchases of the same
-    instant.
+    instant. ``customers_only``: signed-in users' purchases only.
     """
     qs = Interaction.objects.order_by().filter(event=Event.PURCHASE)
     if since is not None:
         qs = qs.filter(created_at__gte=since)
+    if customers_only:
+        qs = qs.filter(user__isnull=False)
     rows = qs.annotate(epoch=EpochSeconds("created_at")).values_list(
-        "user_id", "visitor_id", "item_id", "client_event_id", "epoch"
+        "user_id", "visitor_id", "item_id", "client_event_id", "epoch", "value", "quantity"
     )
-    baskets, items, stamps = [], [], []
-    for user_id, visitor_id, item_id, event_id, epoch in rows.iterator(chunk_size=CHUNK):
+    baskets, users, items, stamps, values, quantities = [], [], [], [], [], []
+    codes: dict[str, int] = {}
+    for user_id, visitor_id, item_id, event_id, epoch, value, quantity in rows.iterator(
+        chunk_size=CHUNK
+    ):
         prefix, _, _ = (event_id or "").rpartition(":")
         if prefix.startswith(("order:", "import:")):
             baskets.append(prefix)
         else:
             baskets.append(f"{user_id or visitor_id}@{round(epoch * 1000)}")
+        if user_id is None:
+            user_id = codes.get(visitor_id)
+            if user_id is None:
+                user_id = codes[visitor_id] = visitor_code(visitor_id)
+        users.append(user_id)
         items.append(item_id)
         stamps.append(round(epoch * 1000))
+        values.append(np.nan if value is None else float(value))
+        quantities.append(quantity)
     return pd.DataFrame(
         {
             "basket": pd.Series(baskets, dtype=object),
             "item": np.asarray(items, dtype=np.int64),
             "timestamp": pd.to_datetime(np.asarray(stamps, dtype=np.int64), unit="ms", utc=True),
+            "user": np.asarray(users, dtype=np.int64),
+            "value": np.asarray(values, dtype=np.float64),
+            "quantity": np.asarray(quantities, dtype=np.int64),
         }
     )

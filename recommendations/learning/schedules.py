@@ -14,8 +14,13 @@ from typing import Any
 from celery.schedules import crontab
 
 
-def beat_schedule(train: crontab | None = None, prune: crontab | None = None) -> dict[str, Any]:
-    """Nightly training (03:00) and retention pruning (04:30), each overridable."""
+def beat_schedule(
+    train: crontab | None = None,
+    prune: crontab | None = None,
+    insights: crontab | None = None,
+) -> dict[str, Any]:
+    """Nightly training (03:00), customer insights (04:00) and retention pruning (04:30),
+    each overridable."""
     return {
         "recommendations-train-nightly": {
             "task": "recommendations.tasks.train_nightly",
@@ -25,6 +30,10 @@ def beat_schedule(train: crontab | None = None, prune: crontab | None = None) ->
         "recommendations-flush-buffer": {
             "task": "recommendations.tasks.flush_buffer",
             "schedule": 10.0,
+        },
+        "recommendations-score-customers": {
+            "task": "recommendations.tasks.score_customers",
+            "schedule": insights or crontab(hour=4, minute=0),
         },
         "recommendations-prune-interactions": {
             "task": "recommendations.tasks.prune_interactions",

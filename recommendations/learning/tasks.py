@@ -170,3 +170,17 @@ def flush_buffer() -> int:
 def train_nightly() -> int:
     """The beat entry point: queue one training with the settings' defaults."""
     return queue_training().pk
+
+
+@shared_task(name="recommendations.tasks.score_customers")
+def score_customers() -> dict:
+    """Nightly: every customer's churn risk and expected spend (learning/insights.py)."""
+    from .insights import NotEnoughCustomers
+    from .insights import score_customers as score
+
+    try:
+        report = score()
+    except NotEnoughCustomers as exc:
+        logger.warning("customer insights not scored: %s", exc)
+        return {"scored": 0, "reason": str(exc)}
+    return {"scored": report.customers, "model": report.model}
