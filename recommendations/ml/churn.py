@@ -214,7 +214,7 @@ class BGNBD:
             return float(val) if np.isfinite(val) else 1e100
 
         start = np.log([1.0, scale / 2, 1.0, 1.0])
-        return cls(*_fit(neg_ll, start))
+        return cls(*map(float, _fit(neg_ll, start)))
 
     def _alive_odds(self, x, t_x, T) -> np.ndarray:
         """a / (b + x - 1) * ((alpha + T) / (alpha + t_x))**(r + x) for x > 0, else 0."""
@@ -285,7 +285,7 @@ class GammaGamma:
             val = -np.mean(cls._ll(params, x, m)) + penalizer * float(params @ params)
             return float(val) if np.isfinite(val) else 1e100
 
-        return cls(*_fit(neg_ll, np.log([1.0, 2.0, float(np.mean(m))])))
+        return cls(*map(float, _fit(neg_ll, np.log([1.0, 2.0, float(np.mean(m))]))))
 
     @property
     def population_mean(self) -> float:

@@ -94,3 +94,34 @@ def evaluate_churn(frame: pd.DataFrame, horizon_days: float = 90.0, at: object =
         row["default"] = name == churn.DEFAULT_MODEL
         out.append({**common, **row})
     return out
+
+
+def churn_main(args: Any) -> int:
+    """``evaluate --protocol churn``: one JSON line per model (``--models`` picks some)."""
+    import json
+    import sys
+
+    from .datasets import DatasetNotFound, load_frame
+
+    names = tuple(m.strip() for m in (args.models or ",".join(CHURN_MODELS)).split(",")
+                  if m.strip())
+    bad = [m for m in names if m not in CHURN_MODELS]
+    if bad:
+        print(f"error: unknown churn models {bad}; choose from {list(CHURN_MODELS)}",
+              file=sys.stderr)
+        return 2
+    try:
+        frame = load_frame(args.dataset)
+        rows = evaluate_churn(frame, args.horizon_days, at=args.cut, models=names)
+    except DatasetNotFound as exc:
+        print(str(exc))
+        return 0
+    except ValueError as exc:  # NotEnoughCustomers included: a clear message with counts
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for r in rows:
+        print(json.dumps({"dataset": args.dataset, **r}, default=float))
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(rows, indent=2, default=float))
+    return 0

@@ -120,6 +120,8 @@ ITEM_COLUMNS = ("item", "itemid", "productid", "product", "stockcode", "sku", "a
 EVENT_COLUMNS = ("event", "eventtype", "behavior", "behaviour", "action")
 TIME_COLUMNS = ("timestamp", "time", "eventtime", "invoicedate", "datetime", "date", "ts",
                 "orderdate", "createdat")
+#: An order line's (or order's) amount paid; a ``price``/``unitprice`` column is kept as well.
+VALUE_COLUMNS = ("value", "amount", "revenue", "sales", "linetotal", "total")
 BASKET_COLUMNS = ("basket", "basketid", "orderid", "invoiceno", "invoice", "transactionid")
 #: Other logs' names for our events (compared like the column names).
 EVENT_SYNONYMS = {
@@ -184,6 +186,11 @@ def _csv_frame(path: Path) -> tuple[pd.DataFrame, bool]:
         frame["basket"] = df[basket]
     if "quantity" in columns:
         frame["quantity"] = df[columns["quantity"]]
+    if price is not None:  # what was paid, for the shopper-insight models (churn.py)
+        frame["unit_price"] = pd.to_numeric(df[price], errors="coerce")
+    value = find(VALUE_COLUMNS)
+    if value is not None:
+        frame["value"] = pd.to_numeric(df[value], errors="coerce")
     return frame.dropna(subset=["user", "item"]), False
 
 
