@@ -87,6 +87,9 @@ def _uci_purchases(df: pd.DataFrame, invoice: str, code: str, quantity: str, pri
         out["timestamp"] = pd.to_datetime(df.loc[keep, date])
         out["basket"] = invoices[keep]
         out["event"] = "purchase"
+        # what was paid: the shopper-insight models (churn.py) need order value and unit price
+        out["unit_price"] = pd.to_numeric(df.loc[keep, price]).astype(np.float64)
+        out["value"] = out["unit_price"] * pd.to_numeric(df.loc[keep, quantity])
     return out
 
 
@@ -117,6 +120,8 @@ ITEM_COLUMNS = ("item", "itemid", "productid", "product", "stockcode", "sku", "a
 EVENT_COLUMNS = ("event", "eventtype", "behavior", "behaviour", "action")
 TIME_COLUMNS = ("timestamp", "time", "eventtime", "invoicedate", "datetime", "date", "ts",
                 "orderdate", "createdat")
+#: An order line's (or order's) amount paid; a ``price``/``unitprice`` column is kept as well.
+VALUE_COLUMNS = ("value", "amount", "revenue", "sales", "linetotal", "total")
 BASKET_COLUMNS = ("basket", "basketid", "orderid", "invoiceno", "invoice", "transactionid")
 #: Other logs' names for our events (compared like the column names).
 EVENT_SYNONYMS = {
@@ -181,6 +186,11 @@ def _csv_frame(path: Path) -> tuple[pd.DataFrame, bool]:
         frame["basket"] = df[basket]
     if "quantity" in columns:
         frame["quantity"] = df[columns["quantity"]]
+    if price is not None:  # what was paid, for the shopper-insight models (churn.py)
+        frame["unit_price"] = pd.to_numeric(df[price], errors="coerce")
+    value = find(VALUE_COLUMNS)
+    if value is not None:
+        frame["value"] = pd.to_numeric(df[value], errors="coerce")
     return frame.dropna(subset=["user", "item"]), False
 
 
@@ -210,7 +220,8 @@ def load_frame(name_or_path: str) -> pd.DataFrame:
     """The dataset as a timed event log for the temporal protocol.
 
     Columns ``user``, ``item``, ``timestamp`` (UTC), ``event`` and, where the data has orders,
-    ``basket``. online-retail: purchases (as :func:`load_online_retail`), basket = invoice.
+    ``basket``. online-retail: purchases (as :func:`load_online_retail`), basket = invoice,
+    plus ``unit_price`` and ``value`` (quantity x unit price; also for any UCI-style table).
     MovieLens: a rating above 3.5 is a ``purchase``, a lower one a ``view`` (the shopper looked
     but did not like it). instacart has no timestamps: ``ValueError``. A CSV: columns by name
     (see :func:`load_csv`); a log without a recognised time column is a ``ValueError``.
