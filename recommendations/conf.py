@@ -97,6 +97,9 @@ DEFAULTS: dict[str, Any] = {
         # on recency, frequency, value; the better AUC on online-retail) or "bgnbd" (BG/NBD).
         "HORIZON_DAYS": 90,
         "MODEL": "gbm",
+        # Below this many customers "gbm" has too little to learn from (its trees predict
+        # the base rate for everyone): BG/NBD scores instead.
+        "GBM_MIN_CUSTOMERS": 500,
     },
     # --- related items (tasks.score_similarity) ----------------------------------------
     "RELATED_ITEMS_K": 20,

@@ -436,7 +436,9 @@ class CustomerInsight(models.Model):
     p_alive = models.FloatField(help_text="Probability that the customer still buys here.")
     churn_risk = models.FloatField(help_text="1 - the probability of a purchase in the horizon.")
     expected_orders = models.FloatField(help_text="Expected orders over the horizon.")
-    expected_spend = models.FloatField(help_text="Expected spend over the horizon.")
+    expected_spend = models.FloatField(
+        null=True, blank=True, help_text="Expected spend over the horizon (empty: no values)."
+    )
     horizon_days = models.PositiveIntegerField()
     orders = models.PositiveIntegerField(help_text="Orders so far.")
     recency_days = models.FloatField(help_text="Days since the last order.")

@@ -86,6 +86,8 @@ class CustomerInsightAdmin(CheckedSelectionAdmin):
 
     @admin.display(description="expected spend", ordering="expected_spend")
     def spend(self, obj: CustomerInsight) -> str:
+        if obj.expected_spend is None:
+            return "-"
         return f"{obj.expected_spend:,.2f} in {obj.horizon_days} days"
 
     @admin.display(description="days since last order", ordering="recency_days")

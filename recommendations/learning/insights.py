@@ -51,10 +51,12 @@ def score_customers() -> InsightsReport:
     lines = order_lines(customers_only=True)
     if lines.empty:
         raise NotEnoughCustomers("No signed-in customer has bought anything yet.")
+    model = cfg["MODEL"]
+    customers = lines["user"].nunique()
+    if model == "gbm" and customers < cfg["GBM_MIN_CUSTOMERS"]:
+        model = "bgnbd"  # too few customers for trees to learn from: four parameters can
     try:
-        scores = churn.score_customers(
-            lines, at=timezone.now(), horizon_days=horizon, model=cfg["MODEL"]
-        )
+        scores = churn.score_customers(lines, at=timezone.now(), horizon_days=horizon, model=model)
     except churn.NotEnoughCustomers as exc:
         raise NotEnoughCustomers(str(exc)) from exc
     bands = _price_bands(lines)
@@ -65,7 +67,7 @@ def score_customers() -> InsightsReport:
             p_alive=_number(row.p_alive),
             churn_risk=_number(row.churn_risk),
             expected_orders=_number(row.expected_orders),
-            expected_spend=_number(row.expected_spend),
+            expected_spend=None if pd.isna(row.expected_spend) else float(row.expected_spend),
             horizon_days=horizon,
             orders=int(row.n_orders),
             recency_days=_number(row.recency_days),
@@ -79,8 +81,8 @@ def score_customers() -> InsightsReport:
     with transaction.atomic():
         CustomerInsight.objects.all().delete()
         CustomerInsight.objects.bulk_create(rows, batch_size=2000)
-    logger.info("scored %d customers (%s, %d days)", len(rows), cfg["MODEL"], horizon)
-    return InsightsReport(len(rows), str(cfg["MODEL"]), horizon)
+    logger.info("scored %d customers (%s, %d days)", len(rows), model, horizon)
+    return InsightsReport(len(rows), model, horizon)
 
 
 def _price_bands(lines: pd.DataFrame) -> dict[int, dict[str, list[float]]]:
@@ -143,7 +145,7 @@ def write_csv(insights: Iterable[CustomerInsight], out: TextIO) -> int:
                 f"{insight.churn_risk:.4f}",
                 f"{insight.p_alive:.4f}",
                 f"{insight.expected_orders:.3f}",
-                f"{insight.expected_spend:.2f}",
+                "" if insight.expected_spend is None else f"{insight.expected_spend:.2f}",
                 insight.orders,
                 f"{insight.recency_days:.1f}",
                 "" if insight.average_order_value is None else f"{insight.average_order_value:.2f}",

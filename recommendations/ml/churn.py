@@ -246,7 +246,11 @@ class BGNBD:
         ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
         num = (a + b + x - 1) / (a - 1) * (1.0 - ratio * f)
         out = num / (1.0 + self._alive_odds(x, t_x, T))
-        return np.where(np.isfinite(out), np.maximum(out, 0.0), np.nan)
+        # Where the Gauss hypergeometric function overflows (b large: customers almost never
+        # drop out, the common case for a loyal base), use its limit without dropout in the
+        # window: alive, orders at the posterior mean rate (r + x) / (alpha + T).
+        limit = self.p_alive(x, t_x, T) * (r + x) / (alpha + T) * t
+        return np.where(np.isfinite(out), np.maximum(out, 0.0), limit)
 
 
 # --- Gamma-Gamma ----------------------------------------------------------------------------
