@@ -77,7 +77,8 @@ def evaluate_churn(frame: pd.DataFrame, horizon_days: float = 90.0, at: object =
                 naive = (feats["total_spend"].fillna(0.0)
                          / np.maximum(feats["T_age"], horizon_days) * horizon_days).to_numpy()
                 row.update({
-                    "spend_mae": float(np.nanmean(np.abs(pred - spent))),
+                    "spend_mae": (float(np.nanmean(np.abs(pred - spent)))
+                                  if np.isfinite(pred).any() else None),  # None: no values
                     "spend_mae_naive_past_rate": float(np.mean(np.abs(naive - spent))),
                     "spend_mae_zero": float(np.mean(np.abs(spent))),
                     "spend_total_predicted": float(np.nansum(pred)),
