@@ -222,8 +222,10 @@ class BGNBD:
         """a / (b + x - 1) * ((alpha + T) / (alpha + t_x))**(r + x) for x > 0, else 0."""
         x, t_x, T = (np.asarray(v, np.float64) for v in (x, t_x, T))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # log1p: alpha may be huge (little rate heterogeneity) and the difference of two
+            # large logs would round to zero
             log_odds = (np.log(self.a) - np.log(np.maximum(self.b + x - 1, 1e-300))
-                        + (self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + t_x)))
+                        + (self.r + x) * np.log1p((T - t_x) / (self.alpha + t_x)))
             return np.where(x > 0, np.exp(np.minimum(log_odds, 700.0)), 0.0)
 
     def p_alive(self, x, t_x, T) -> np.ndarray:
@@ -236,7 +238,7 @@ class BGNBD:
         the window is still alive); lambda | alive, history ~ Gamma(r + x, alpha + T)."""
         x, T = np.asarray(x, np.float64), np.asarray(T, np.float64)
         pa = self.p_alive(x, t_x, T)
-        silent = np.exp((self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + T + t)))
+        silent = np.exp(-(self.r + x) * np.log1p(t / (self.alpha + T)))
         return (1.0 - pa) + pa * silent
 
     def expected_orders(self, t: float, x, t_x, T) -> np.ndarray:
@@ -245,7 +247,7 @@ class BGNBD:
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         z = t / (alpha + T + t)
         f = hyp2f1(r + x, b + x, a + b + x - 1, z)
-        ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+        ratio = np.exp(-(r + x) * np.log1p(t / (alpha + T)))
         num = (a + b + x - 1) / (a - 1) * (1.0 - ratio * f)
         out = num / (1.0 + self._alive_odds(x, t_x, T))
         # Where the Gauss hypergeometric function overflows (b large: customers almost never
