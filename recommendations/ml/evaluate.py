@@ -72,10 +72,7 @@ def evaluate_model(model: Recommender, split: StrongSplit, progress=None) -> dic
     try:
         t0 = time.perf_counter()
         try:
-            if progress is not None and model.name == "vae":
-                model.fit(split.train, validation=split.validation, progress=progress)
-            else:
-                model.fit(split.train, validation=split.validation)
+            model.fit(split.train, validation=split.validation, progress=progress)
         except CatalogueTooLargeError as exc:
             return {"status": "refused", "reason": str(exc)}
         fit_s = time.perf_counter() - t0
@@ -98,12 +95,10 @@ def evaluate_model(model: Recommender, split: StrongSplit, progress=None) -> dic
         "py_peak_mib": py_peak / 2**20,
         "rss_peak_delta_mib": max(0.0, _maxrss_mib() - rss0),
     })
-    if model.name == "vae":
-        res["device"] = getattr(model, "device_", None)
-        res["best_epoch"] = getattr(model, "best_epoch_", None)
-        res["epochs_run"] = len(getattr(model, "history_", []))
-        res["history"] = getattr(model, "history_", [])
-        res["skip_search"] = getattr(model, "skip_search_", {})
+    res["device"] = model.device_
+    res.update(model.training_report())  # history, best epoch, ... for models with epochs
+    if "history" in res:
+        res["epochs_run"] = len(res["history"])
     return res
 
 
