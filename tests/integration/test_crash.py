@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
+from recommendations import serving
 from recommendations.learning.tasks import TRAIN_LOCK, queue_training
 from recommendations.models import ModelVersion, TaskLock
 from recommendations.serving import pool
@@ -31,7 +32,7 @@ def test_sigkill_mid_training(postgres):
     settings_fast = {"TRAINING": {"HOLDOUT_FRACTION": 0.15, "BASELINES": ["pop"]}}
     with override_settings(RECOMMENDATIONS=settings_fast):
         items = factories.clustered_log()
-        serving = factories.trained_version()
+        live = factories.trained_version()
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -50,7 +51,7 @@ def test_sigkill_mid_training(postgres):
         deadline = time.monotonic() + 120
         crashed = None
         while time.monotonic() < deadline and crashed is None:
-            crashed = ModelVersion.objects.filter(status="running").exclude(pk=serving.pk).first()
+            crashed = ModelVersion.objects.filter(status="running").exclude(pk=live.pk).first()
             time.sleep(0.2)
         assert crashed is not None, "the training never started"
         time.sleep(2)  # well inside the epochs
@@ -64,7 +65,7 @@ def test_sigkill_mid_training(postgres):
     assert TaskLock.objects.get(name=TRAIN_LOCK).holder  # and it still holds the lock
 
     pool.active_model.clear()
-    assert serving.related_to(items[0]).version_id == serving.pk  # still serving
+    assert serving.related_to(items[0]).version_id == live.pk  # still serving
 
     time.sleep(3.5)  # the lease (LOCK_TTL=3 s in that process) runs out
     with override_settings(RECOMMENDATIONS=settings_fast):
