@@ -50,11 +50,12 @@ def fold_in(
     if not X.nnz:
         return []
     scores = np.asarray(loaded.model.score(X), dtype=np.float64)
-    bought = _row(cols[[e == Event.PURCHASE for e in events]], loaded.model.n_items)
-    if policy == "only_purchased":
-        only_purchased(scores, bought)
-    else:
-        apply_exclusion(scores, bought, X, policy)
+    if policy != Exclusion.NONE:  # "for you" by default: nothing to hide, nothing to build
+        bought = _row(cols[[e == Event.PURCHASE for e in events]], loaded.model.n_items)
+        if policy == "only_purchased":
+            only_purchased(scores, bought)
+        else:
+            apply_exclusion(scores, bought, X, policy)
     scores = scores.ravel()
     top = top_n(scores, n)
     reasons = _because(top, X.indices, history, loaded)
