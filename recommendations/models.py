@@ -90,6 +90,9 @@ class ModelVersion(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        #: Trained, but its artifact is missing or differs from what was saved (the reason
+        #: is in ``error``): never activated again, never loaded.
+        BROKEN = "broken", "Broken"
 
     algorithm = models.CharField(max_length=32, default="vae")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -109,7 +112,26 @@ class ModelVersion(models.Model):
     n_items = models.PositiveIntegerField(default=0)
     metrics = models.JSONField(default=dict, blank=True)
     training_curve = models.JSONField(default=list, blank=True)
-    artifact = models.CharField(max_length=255, blank=True, help_text="Path in the storage.")
+    artifact = models.CharField(
+        max_length=255, blank=True, help_text="The model file's name in the storage."
+    )
+    artifact_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the model file (empty: before 0009)."
+    )
+    artifact_size = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Bytes of the model file."
+    )
+    items_artifact = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The item-id map's name in the storage (empty: items.npz beside the model).",
+    )
+    items_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the item-id map file."
+    )
+    items_size = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Bytes of the item-id map file."
+    )
     gate_passed = models.BooleanField(null=True, blank=True)
     gate_report = models.TextField(blank=True)
     activate_when_ready = models.BooleanField(

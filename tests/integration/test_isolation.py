@@ -30,7 +30,7 @@ def test_training_writes_its_model_to_a_temporary_folder_not_the_shops(shop):
     # The fixture trained a version already; train one more and follow its files.
     before = _digest(SHOP_MEDIA)
     again = factories.trained_version()
-    name, _ = versions.artifact_names(again.pk)
+    name, _ = versions.artifact_names(again)
     written = Path(default_storage.path(name))
     assert written.is_file()
     assert Path(settings.MEDIA_ROOT) == Path(os.environ["DJANGO_MEDIA_ROOT"])

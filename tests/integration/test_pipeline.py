@@ -174,7 +174,8 @@ def test_a_tampered_artifact_is_refused(log, settings):
     version = queue_training()
     from django.core.files.storage import default_storage
 
-    name, _ = versions.artifact_names(version.pk)
+    version.refresh_from_db()
+    name, _ = versions.artifact_names(version)
     with default_storage.open(name, "rb") as fh:
         data = bytearray(fh.read())
     data[len(data) // 2] ^= 0xFF
