@@ -3,6 +3,7 @@
 It reads the temporal protocol's test results (see :mod:`.training`): on the same stable
 held-out shoppers, the candidate must beat the best simple baseline (buy-again, recent best
 sellers, EASE) and must not fall below the active version by more than the noise allowance.
+An active version that could not be tested (its artifact is broken) does not hold it back.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def gate(metrics: dict[str, Any]) -> tuple[bool, str]:
             f"{active[name]:.4f}{_ratio(ours, active[name])}"
             f" (allowance {cfg['MAX_DROP_FROM_ACTIVE']:.0%})"
         )
+    elif active.get("untested"):  # broken: nothing to hold the candidate to
+        reasons.append(f"active v{active['version']} could not be tested ({active['untested']})")
     return passed, ("Gate passed: " if passed else "Gate failed: ") + "; ".join(reasons) + "."
 
 

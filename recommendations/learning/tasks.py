@@ -57,7 +57,11 @@ def train(self, version_id: int) -> dict:
     from .training import train_version
 
     version = ModelVersion.objects.get(pk=version_id)
-    if version.status in (ModelVersion.Status.SUCCEEDED, ModelVersion.Status.FAILED):
+    if version.status in (
+        ModelVersion.Status.SUCCEEDED,
+        ModelVersion.Status.FAILED,
+        ModelVersion.Status.BROKEN,
+    ):
         return {"version": version_id, "status": version.status, "skipped": "already done"}
     cfg = app_settings.TRAINING
     lease = Lease(TRAIN_LOCK, cfg["LOCK_TTL"], holder=f"{socket.gethostname()}:{version_id}")

@@ -92,12 +92,13 @@ def train_version(
     baselines = _baselines(split, say)
     heartbeat()
     active = active_version()
-    active_metrics = None
+    active_metrics: dict = {}
     if active is not None:
         try:
             active_metrics = score_on_split(load_version(active), split)
-        except Exception as exc:  # an unreadable old artifact must not block a new model
+        except Exception as exc:  # a broken or unreadable artifact must not block a new model
             logger.warning("could not test the active version %s: %s", active, exc)
+            active_metrics = {"untested": str(exc)[:300]}
     version.metrics = {
         "protocol": {
             "name": "temporal",
@@ -112,7 +113,7 @@ def train_version(
         },
         "candidate": results,
         "baselines": baselines,
-        "active": None if active is None else {"version": active.pk, **(active_metrics or {})},
+        "active": None if active is None else {"version": active.pk, **active_metrics},
     }
     version.gate_passed, version.gate_report = gate(version.metrics)
     say(version.gate_report)
