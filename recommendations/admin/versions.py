@@ -18,6 +18,7 @@ from ..models import (
     ModelVersion,
     RelatedItem,
 )
+from ..serving import pool
 from . import charts
 from .base import (
     DASH,
@@ -46,6 +47,17 @@ def _models_of(version: ModelVersion) -> list[tuple[str, dict[str, Any]]]:
     if active.get("version") and any(k in active for k in METRIC_LABELS):
         out.append((f"active v{active['version']}", active))
     return out
+
+
+def broken_notice(active: ModelVersion | None) -> str:
+    """One line when the active version is broken: why, and what this process serves
+    instead (the last good version it loaded, else popular items)."""
+    if active is None or active.status != ModelVersion.Status.BROKEN:
+        return ""
+    reason = (active.error or "its artifact is missing or changed").strip().splitlines()[0]
+    last = pool.active_model.last_good_version_id()
+    serving = f"serving v{last}" if last and last != active.pk else "serving popular items"
+    return f"v{active.pk} is broken: {reason}; {serving}."
 
 
 @admin.register(ModelVersion)
@@ -93,7 +105,18 @@ class ModelVersionAdmin(CheckedSelectionAdmin):
             "Quality",
             {"fields": ("protocol_summary", "metrics_chart", "metrics_table", "curve_chart")},
         ),
-        ("Settings", {"fields": ("hyperparameters_pretty", "related_counts", "artifact")}),
+        ("Settings", {"fields": ("hyperparameters_pretty", "related_counts")}),
+        (
+            "Artifact",
+            {
+                "fields": (
+                    "artifact",
+                    ("artifact_sha256", "artifact_size"),
+                    "items_artifact",
+                    ("items_sha256", "items_size"),
+                )
+            },
+        ),
         ("Error", {"fields": ("error",), "classes": ("collapse",)}),
     )
     readonly_fields = (
@@ -291,11 +314,13 @@ class ModelVersionAdmin(CheckedSelectionAdmin):
         ]
 
     def changelist_view(self, request: Any, extra_context: dict | None = None) -> Any:
+        active = versions.active_version()
         extra_context = {
             **(extra_context or {}),
             "can_train": self.has_train_permission(request),
             "can_operate": self.has_operate_permission(request),
-            "active_version": versions.active_version(),
+            "active_version": active,
+            "broken_notice": broken_notice(active),
             "rollback_target": versions.previous_version(),
         }
         return super().changelist_view(request, extra_context)
