@@ -109,6 +109,14 @@ def tracking_allowed(request: HttpRequest | None) -> bool:
     return chosen if chosen is not None else not app_settings.REQUIRE_CONSENT
 
 
+def visitor_declined(visitor_id: str | None) -> bool:
+    """Whether an API client's visitor id opted out: for events that name it in the body
+    rather than in ``X-Visitor-Id``."""
+    return bool(visitor_id) and (
+        ShopperConsent.objects.filter(visitor_id=visitor_id, tracking_allowed=False).exists()
+    )
+
+
 def state(request: HttpRequest | None) -> ConsentState:
     return ConsentState(
         required=bool(app_settings.REQUIRE_CONSENT),
