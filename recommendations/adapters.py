@@ -110,7 +110,12 @@ class DefaultAdapter:
         )
 
     def is_opted_out(self, request: HttpRequest | None) -> bool:
-        """The visitor's own choice (session flag) or a Global Privacy Control signal."""
+        """The visitor's own choice (session flag) or a Global Privacy Control signal.
+
+        Override it to plug in a consent-management platform; it can only say no. The
+        lasting choice and ``REQUIRE_CONSENT`` are :func:`tracking.consent.tracking_allowed`'s,
+        which asks this first.
+        """
         if request is None:
             return False
         session = getattr(request, "session", None)

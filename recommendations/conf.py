@@ -46,6 +46,13 @@ DEFAULTS: dict[str, Any] = {
     "ACCEPT_UNSIGNED_VISITOR_IDS": False,
     # Session key where a visitor's own opt-out choice is kept (see tracking.opt_out()).
     "OPT_OUT_SESSION_KEY": "recommendations_opt_out",
+    # Opt-in, as the ePrivacy Directive / GDPR ask in the EU: True sets no visitor cookie,
+    # records nothing and shows nothing personal until the shopper consents (tracking.consent).
+    "REQUIRE_CONSENT": False,
+    # The signed cookie that keeps a browser's choice (consent or opt-out), and its lifetime.
+    # Signed-in shoppers' choices are also kept on their account (ShopperConsent).
+    "CONSENT_COOKIE_NAME": "rec_consent",
+    "CONSENT_COOKIE_MAX_AGE": 365 * 24 * 3600,
     # --- training (tasks.train) --------------------------------------------------------
     "TRAINING": {
         # REGISTRY name of the model to train, and its hyper-parameters over the tuned defaults.

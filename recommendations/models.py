@@ -480,3 +480,38 @@ class CustomerInsight(models.Model):
 
     def __str__(self) -> str:
         return f"user {self.user_id}: risk {self.churn_risk:.0%}"
+
+
+class ShopperConsent(models.Model):
+    """A shopper's lasting choice about being tracked (``tracking.consent``).
+
+    Kept on the account for a signed-in user and under the visitor id for an API client;
+    a browser's anonymous visitor keeps theirs in a signed cookie instead. Erasing a
+    shopper's data keeps this row (it is how their objection goes on being honoured);
+    deleting the account deletes it.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    visitor_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    tracking_allowed = models.BooleanField(
+        help_text="False: the shopper opted out (nothing recorded, nothing personal shown)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "shopper consent"
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, visitor_id__isnull=True)
+                    | models.Q(user__isnull=True, visitor_id__isnull=False)
+                ),
+                name="rec_consent_one_shopper",
+            )
+        ]
+
+    def __str__(self) -> str:
+        who = f"user {self.user_id}" if self.user_id else f"visitor {(self.visitor_id or '')[:8]}"
+        return f"{who}: {'tracking allowed' if self.tracking_allowed else 'opted out'}"

@@ -175,6 +175,8 @@ class MerchandisingRuleAdmin(CheckedSelectionAdmin):
         """What a carousel returns for a product or a shopper, before and after the rules."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        if is_personal_preview(request.GET) and not request.user.has_perm(HISTORY_PERMISSION):
+            raise PermissionDenied  # a shopper's list shows what they viewed and bought
         form = PreviewForm(request.GET or None, admin_site=self.admin_site)
         before = after = None
         error = ""
@@ -202,6 +204,17 @@ class MerchandisingRuleAdmin(CheckedSelectionAdmin):
         return TemplateResponse(
             request, "admin/recommendations/merchandisingrule/preview.html", context
         )
+
+
+#: Reading a shopper's history: what ``users/<id>/`` and the interaction log require.
+HISTORY_PERMISSION = "recommendations.view_interaction"
+#: Lists built from one shopper's history.
+PERSONAL_LISTS = frozenset({"for_you", "buy_again"})
+
+
+def is_personal_preview(query: Any) -> bool:
+    """Whether a preview request asks for one shopper's list (or names a shopper at all)."""
+    return query.get("list") in PERSONAL_LISTS or bool(query.get("user") or query.get("visitor"))
 
 
 class PreviewForm(forms.Form):

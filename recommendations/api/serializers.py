@@ -205,6 +205,22 @@ class VisitorSerializer(serializers.Serializer):
     )
 
 
+class ConsentChoiceSerializer(serializers.Serializer):
+    consent = serializers.BooleanField(
+        help_text="true: the shopper consents to tracking; false: they opt out, for good."
+    )
+
+
+class ConsentStateSerializer(serializers.Serializer):
+    required = serializers.BooleanField(help_text="Whether the shop asks before tracking.")
+    consent = serializers.BooleanField(
+        allow_null=True, source="choice", help_text="The shopper's choice (null: not asked)."
+    )
+    tracked = serializers.BooleanField(
+        source="allowed", help_text="Whether the shopper is tracked and shown personal lists now."
+    )
+
+
 class EventBatchResultSerializer(serializers.Serializer):
     received = serializers.IntegerField()
     stored = serializers.IntegerField()

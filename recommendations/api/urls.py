@@ -20,4 +20,5 @@ urlpatterns = [
     ),
     path("events/", views.EventsView.as_view(), name="events"),
     path("visitors/", views.VisitorsView.as_view(), name="visitors"),
+    path("consent/", views.ConsentView.as_view(), name="consent-api"),
 ]

@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,9 +20,11 @@ from rest_framework.views import APIView
 from .. import serving
 from ..adapters import get_adapter
 from ..models import CustomerInsight, Interaction
-from ..tracking import recording, visitors
+from ..tracking import consent, recording, visitors
 from ..tracking.middleware import mark_personal
 from .serializers import (
+    ConsentChoiceSerializer,
+    ConsentStateSerializer,
     CustomerInsightSerializer,
     EventBatchResultSerializer,
     EventBatchSerializer,
@@ -91,8 +94,9 @@ class ListView(APIView):
         return response
 
     def shopper(self, request: Request) -> tuple[Any, str | None]:
-        """The caller as a shopper: nobody when they opted out (nothing personal is read)."""
-        if get_adapter().is_opted_out(request._request):
+        """The caller as a shopper: nobody when they opted out or have not consented where
+        consent is required (nothing personal is read)."""
+        if not consent.tracking_allowed(request._request):
             return None, None
         user = request.user if request.user.is_authenticated else None
         return user, request_visitor_id(request)
@@ -258,6 +262,46 @@ class VisitorsView(APIView):
         return Response({"visitor_id": visitors.mint()}, status=status.HTTP_201_CREATED)
 
 
+class ConsentView(APIView):
+    """The shopper's consent to tracking, kept where it lasts: on the account when signed
+    in, under ``X-Visitor-Id`` for an app, and in a signed cookie for a browser."""
+
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [EventsThrottle]
+
+    @extend_schema(
+        parameters=[VISITOR_HEADER],
+        responses=ConsentStateSerializer,
+        summary="Whether the caller is asked for, has given or has refused consent",
+    )
+    def get(self, request: Request) -> Response:
+        request_visitor_id(request)  # a header the server did not issue is a 400
+        response = Response(ConsentStateSerializer(consent.state(request._request)).data)
+        mark_personal(response)
+        return response
+
+    @extend_schema(
+        request=ConsentChoiceSerializer,
+        parameters=[VISITOR_HEADER],
+        responses=ConsentStateSerializer,
+        summary="Consent to tracking, or opt out (lasting)",
+    )
+    def post(self, request: Request) -> Response:
+        choice = ConsentChoiceSerializer(data=request.data)
+        choice.is_valid(raise_exception=True)
+        allowed = choice.validated_data["consent"]
+        header = request.headers.get("X-Visitor-Id")
+        visitor_id = request_visitor_id(request) if header else None
+        if not request.user.is_authenticated and not header:
+            # A browser's cookie choice: a form on another site must not make it for them.
+            SessionAuthentication().enforce_csrf(request)
+        consent.remember(request._request, allowed, visitor_id=visitor_id)
+        response = Response(ConsentStateSerializer(consent.state(request._request)).data)
+        consent.write_cookie(request._request, response, allowed)
+        mark_personal(response)
+        return response
+
+
 class EventsView(APIView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = [EventsThrottle]
@@ -271,7 +315,10 @@ class EventsView(APIView):
         batch = EventBatchSerializer(data=request.data, context={"request": request})
         batch.is_valid(raise_exception=True)
         events = batch.validated_data["events"]
-        if not recording.should_track(request._request):
+        if not recording.should_track(request._request) or (
+            not request.user.is_authenticated
+            and consent.visitor_declined(batch.validated_data.get("visitor_id"))
+        ):
             body = {"received": len(events), "stored": 0, "duplicates": 0, "tracked": False}
             return Response(body, status=status.HTTP_200_OK)
         user = request.user if request.user.is_authenticated else None

@@ -1,7 +1,8 @@
 """Shopper insights from the purchase log: churn risk, expected value, usual price range.
 
-Scored nightly (``tasks.score_customers``) for every signed-in customer with a purchase,
-into :class:`CustomerInsight` rows that the admin's "Customers at risk" screen, the staff API
+Scored nightly (``tasks.score_customers``) for every signed-in customer with a purchase who
+has not opted out (where ``REQUIRE_CONSENT`` asks for consent: who gave it), into
+:class:`CustomerInsight` rows that the admin's "Customers at risk" screen, the staff API
 and ``recommendations_insights`` read. The maths is in :mod:`recommendations.ml.churn` and
 :mod:`recommendations.ml.price` (no Django).
 """
@@ -23,7 +24,7 @@ from django.utils import timezone
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..ml import churn, price
-from ..models import CustomerInsight
+from ..models import CustomerInsight, ShopperConsent
 from .extract import order_lines
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,9 @@ def score_customers() -> InsightsReport:
     """
     cfg = app_settings.INSIGHTS
     horizon = int(cfg["HORIZON_DAYS"])
-    lines = order_lines(customers_only=True)
+    lines = _consenting(order_lines(customers_only=True))
     if lines.empty:
-        raise NotEnoughCustomers("No signed-in customer has bought anything yet.")
+        raise NotEnoughCustomers("No signed-in customer who may be scored has bought anything.")
     model = cfg["MODEL"]
     customers = lines["user"].nunique()
     if model == "gbm" and customers < cfg["GBM_MIN_CUSTOMERS"]:
@@ -83,6 +84,17 @@ def score_customers() -> InsightsReport:
         CustomerInsight.objects.bulk_create(rows, batch_size=2000)
     logger.info("scored %d customers (%s, %d days)", len(rows), model, horizon)
     return InsightsReport(len(rows), model, horizon)
+
+
+def _consenting(lines: pd.DataFrame) -> pd.DataFrame:
+    """Only customers who may be profiled: opted-out shoppers are not scored, and where
+    ``REQUIRE_CONSENT`` asks for consent only those who gave it on their account are."""
+    choices = ShopperConsent.objects.filter(user__isnull=False)
+    if app_settings.REQUIRE_CONSENT:
+        allowed = choices.filter(tracking_allowed=True).values_list("user_id", flat=True)
+        return lines[lines["user"].isin(set(allowed))]
+    declined = set(choices.filter(tracking_allowed=False).values_list("user_id", flat=True))
+    return lines[~lines["user"].isin(declined)] if declined else lines
 
 
 def _price_bands(lines: pd.DataFrame) -> dict[int, dict[str, list[float]]]:

@@ -23,12 +23,14 @@ from typing import Any
 
 from django import template
 from django.db.models import Model
+from django.urls import reverse
 from django.utils import translation
 from django.utils.safestring import SafeString
 
 from .. import serving
 from ..adapters import get_adapter
 from ..serving import catalogue
+from ..tracking import consent
 
 register = template.Library()
 logger = logging.getLogger(__name__)
@@ -38,8 +40,8 @@ TEMPLATE = "recommendations/carousel.html"
 
 def _shopper(context: template.Context) -> tuple[Any, str | None]:
     request = context.get("request")
-    if request is None or get_adapter().is_opted_out(request):
-        return None, None  # opted out: no history is read, the carousel is not personal
+    if request is None or not consent.tracking_allowed(request):
+        return None, None  # opted out, or no consent yet: no history is read, nothing personal
     user = getattr(request, "user", None)
     user = user if user is not None and user.is_authenticated else None
     return user, get_adapter().get_visitor_id(request)
@@ -307,3 +309,22 @@ def trending(
 def recommendations_assets() -> dict[str, Any]:
     """The carousel stylesheet and click beacon; put it once in the page's ``<head>``."""
     return {}
+
+
+@register.simple_tag(takes_context=True)
+def recommendations_consent(context: template.Context) -> dict[str, Any]:
+    """What a consent banner needs: ``{% recommendations_consent as consent %}`` gives
+    ``ask`` (consent is required and the shopper has not chosen), ``required``, ``choice``
+    (True, False or None), ``tracked``, ``consent_url`` and ``opt_out_url`` (POST a form to
+    them with ``csrf_token`` and ``next``) and ``next`` (this page)."""
+    request = context.get("request")
+    state = consent.state(request)
+    return {
+        "ask": state.ask,
+        "required": state.required,
+        "choice": state.choice,
+        "tracked": state.allowed,
+        "consent_url": reverse("recommendations:consent"),
+        "opt_out_url": reverse("recommendations:opt-out"),
+        "next": request.get_full_path() if request is not None else "/",
+    }

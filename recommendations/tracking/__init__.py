@@ -3,7 +3,8 @@
 Rooms: :mod:`.recording` (validate and record), :mod:`.storage` (write rows),
 :mod:`.buffer` (optional Redis buffer), :mod:`.visitors` (signed anonymous ids),
 :mod:`.middleware`, :mod:`.receivers` (the shop's signals), :mod:`.privacy` (forget,
-export), :mod:`.ratelimit`, :mod:`.views` (the click beacon), :mod:`.keys`.
+export), :mod:`.consent` (may a request be tracked) and :mod:`.consent_views`,
+:mod:`.ratelimit`, :mod:`.views` (the click beacon), :mod:`.keys`.
 """
 
 from .recording import (

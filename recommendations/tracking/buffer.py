@@ -5,9 +5,13 @@ the page) and ``tasks.flush_buffer`` writes them in bulk. Nothing is lost:
 
 - if Redis fails on append, the event is written to the database directly instead;
 - a flush first renames the list to a private ``processing`` key (atomic), writes its
-  rows in one transaction and only then deletes the key: a flush that dies halfway leaves
+  rows in one transaction and only then deletes the key (after the surrounding transaction
+  commits, when there is one): a flush that dies halfway, or whose caller rolls back, leaves
   the key for the next flush, and every buffered row carries a ``client_event_id`` so a
   re-flush cannot store a row twice (the unique index skips it).
+
+Privacy reads the log after :func:`write_pending`, so erasure, export and the log-in merge
+see buffered events too; a buffered event of an account deleted since is dropped at flush.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from ..conf import app_settings
@@ -110,12 +115,34 @@ def flush(max_batches: int = 100) -> int:
                     break
                 raise
         raw = client.lrange(processing, 0, -1)
-        rows = [_decode(item) for item in raw]
+        rows = _of_existing_users([_decode(item) for item in raw])
         with transaction.atomic():
             insert_rows(rows)
-        client.delete(processing)
+        transaction.on_commit(lambda key=processing: client.delete(key))
         written += len(rows)
     return written
+
+
+def write_pending() -> int:
+    """Write what waits in the buffer now (0 when it is off), so that a query of the log
+    sees every event: erasure, export and the log-in merge must not miss one. Raises when
+    Redis is unreachable."""
+    return flush() if enabled() else 0
+
+
+def _of_existing_users(rows: list[tuple]) -> list[tuple]:
+    """Rows whose account still exists: an erased account's events never come back (and a
+    row the foreign key refuses would block the whole batch)."""
+    user_ids = {row[0] for row in rows if row[0] is not None}
+    if not user_ids:
+        return rows
+    existing = set(
+        get_user_model()._default_manager.filter(pk__in=user_ids).values_list("pk", flat=True)
+    )
+    kept = [row for row in rows if row[0] is None or row[0] in existing]
+    if len(kept) < len(rows):
+        logger.info("dropped %d buffered events of deleted accounts", len(rows) - len(kept))
+    return kept
 
 
 def pending_count() -> int:

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from ..conf import app_settings
+from . import consent
 
 SALT = "recommendations.visitor"
 
@@ -17,8 +18,11 @@ SALT = "recommendations.visitor"
 class VisitorMiddleware:
     """Reads the visitor cookie, or mints one; the cookie is signed so ids can't be forged.
 
-    The cookie is only written when new, so cached pages stay cacheable for returning
-    visitors.
+    The cookie is only written when its id changes (new, or rotated at log-in and log-out
+    by :func:`rotate`), so cached pages stay cacheable for returning visitors. A shopper
+    who may not be tracked (no consent where ``REQUIRE_CONSENT`` asks for it, an opt-out)
+    gets no id and loses the cookie they had: whether is asked again after the view, which
+    may have changed the choice or who is signed in.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -27,17 +31,22 @@ class VisitorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         name = app_settings.VISITOR_COOKIE_NAME
         try:
-            visitor_id = request.get_signed_cookie(name, default=None, salt=SALT)
+            cookie_id = request.get_signed_cookie(name, default=None, salt=SALT)
         except BadSignature:
-            visitor_id = None
-        is_new = not visitor_id
-        if is_new:
-            visitor_id = uuid.uuid4().hex
-        request.recommendations_visitor_id = visitor_id
+            cookie_id = None
+        if consent.tracking_allowed(request):
+            request.recommendations_visitor_id = cookie_id or uuid.uuid4().hex
+        else:
+            request.recommendations_visitor_id = ""
         response = self.get_response(request)
         if getattr(request, "recommendations_personal", False):
             mark_personal(response)
-        if is_new:
+        if not consent.tracking_allowed(request):
+            if name in request.COOKIES:
+                response.delete_cookie(name, samesite="Lax")
+            return response
+        visitor_id = request.recommendations_visitor_id or uuid.uuid4().hex  # consented now
+        if visitor_id != cookie_id:
             response.set_signed_cookie(
                 name,
                 visitor_id,
@@ -48,6 +57,15 @@ class VisitorMiddleware:
                 secure=request.is_secure(),
             )
         return response
+
+
+def rotate(request: HttpRequest) -> None:
+    """Give the browser a new visitor id (written by the middleware with the response).
+
+    Called at log-in and log-out: what one person does after signing out must never be
+    matched to the account they left, nor to the next one signed in on that browser.
+    """
+    request.recommendations_visitor_id = uuid.uuid4().hex
 
 
 def mark_personal(response: HttpResponse) -> None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
 from .. import signals
 from ..adapters import get_adapter
-from . import recording
+from . import consent, recording
+from .middleware import rotate
 from .privacy import forget
 
 
@@ -66,11 +67,24 @@ def on_order_paid(
 
 @receiver(user_logged_in, dispatch_uid="recommendations.merge_visitor_on_login")
 def on_user_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    if request is not None:
+    """The anonymous history becomes the account's (unless it opted out); the browser then
+    browses under a new visitor id, which is the account's alone."""
+    if request is None:
+        return
+    if consent.tracking_allowed(request):
         recording.merge_visitor_into_user(get_adapter().get_visitor_id(request), user)
+    rotate(request)
+
+
+@receiver(user_logged_out, dispatch_uid="recommendations.rotate_visitor_on_logout")
+def on_user_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """Whoever uses the browser next starts as a new visitor."""
+    if request is not None:
+        rotate(request)
 
 
 @receiver(pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="recommendations.forget_user")
 def on_user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """A deleted account takes its history, its anonymous ids' history and caches with it."""
-    forget(user_id=instance.pk)
+    """A deleted account takes its history, its anonymous ids' history and caches with it,
+    events still waiting in the Redis buffer included (dropped at flush if Redis is down)."""
+    forget(user_id=instance.pk, buffer_required=False)

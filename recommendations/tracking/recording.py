@@ -23,7 +23,7 @@ from django.utils import timezone
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..models import Event, Interaction
-from . import buffer
+from . import buffer, consent
 from .storage import insert_rows, invalidate
 
 logger = logging.getLogger(__name__)
@@ -132,11 +132,11 @@ def record_many(rows: Iterable[dict[str, Any]], *, defer: bool = True) -> Record
 
 
 def should_track(request: HttpRequest | None) -> bool:
-    """False for a disabled tracker, a bot, or a visitor who opted out."""
+    """False for a disabled tracker, a bot, a visitor who opted out, or one who has not
+    consented where ``REQUIRE_CONSENT`` asks for consent (:mod:`.consent`)."""
     if not app_settings.TRACKING_ENABLED:
         return False
-    adapter = get_adapter()
-    return not (adapter.is_bot(request) or adapter.is_opted_out(request))
+    return not get_adapter().is_bot(request) and consent.tracking_allowed(request)
 
 
 def validate_event(
@@ -217,9 +217,17 @@ def write(rows: list[tuple]) -> None:
 
 
 def merge_visitor_into_user(visitor_id: str, user: Any) -> int:
-    """Give a visitor's anonymous events to the user they signed in as; returns the count."""
+    """Give a visitor's anonymous events to the user they signed in as; returns the count.
+
+    Events still waiting in the Redis buffer are written first, so they are merged too (a
+    log-in costs one bulk write of what waits there; if Redis is down they stay anonymous).
+    """
     if not visitor_id or user is None or not user.pk:
         return 0
+    try:
+        buffer.write_pending()
+    except Exception:  # a log-in must not fail on the buffer: the merge covers the database
+        logger.warning("event buffer unreachable: buffered events stay anonymous", exc_info=True)
     moved = Interaction.objects.filter(visitor_id=visitor_id, user__isnull=True).update(user=user)
     invalidate({(user.pk, visitor_id)})
     return moved
