@@ -41,7 +41,8 @@ def evaluate_churn(frame: pd.DataFrame, horizon_days: float = 90.0, at: object =
     ``at`` defaults to the last order minus ``horizon_days``; the truth window is
     ``[at, at + horizon_days)``.
     """
-    orders = churn.orders_from_log(frame)
+    lines = churn.purchase_lines(frame)
+    orders = churn.orders_from_lines(lines)
     if orders.empty:
         raise churn.NotEnoughCustomers("the log has no purchases", customers=0)
     end = orders["timestamp"].max()
@@ -69,7 +70,9 @@ def evaluate_churn(frame: pd.DataFrame, horizon_days: float = 90.0, at: object =
         elif name == "frequency":
             risk = -feats["n_orders"].to_numpy()
         elif name in churn.MODELS:
-            s = churn.score_customers(before, cut, horizon_days, model=name)
+            # the lines, not the orders: the classifiers read items, quantities and prices
+            s = churn.score_customers(lines[lines["timestamp"] < cut], cut, horizon_days,
+                                      model=name)
             s = s.set_index("user").loc[feats["user"]]
             risk = s["churn_risk"].to_numpy()
             if name == "bgnbd":
