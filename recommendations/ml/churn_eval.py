@@ -1,10 +1,11 @@
 """The churn protocol: cut the log ``horizon_days`` before its end; who orders again after?
 
 Customers: everyone with an order before the cut ``T``; churned: no order in ``[T, end]``.
-Every model sees only the log before ``T`` (``gbm`` learns from ``[T - horizon, T)``).
-One result per model: ``recency`` and ``frequency`` (the baselines: days since the last
-order, fewer orders = more risk), ``bgnbd`` and ``gbm`` (see :mod:`.churn`); AUC of the churn
-risk. The ``bgnbd`` row also carries the spend calibration: mean absolute error of the
+Every model sees only the log's lines before ``T`` (the classifiers learn from cuts before
+``T - horizon`` with labels up to ``T``). One result per model: ``recency`` and ``frequency``
+(the baselines: days since the last order, fewer orders = more risk), ``bgnbd``, ``gbm``,
+``logit`` and ``ensemble`` (see :mod:`.churn`); AUC of the churn risk. The ``bgnbd`` row
+also carries the spend calibration: mean absolute error of the
 predicted spend (BG/NBD orders x Gamma-Gamma value) against what each customer spent in the
 horizon, next to two naive predictions: the customer's past spend per horizon (total spend /
 max(T_age, horizon) x horizon) and zero.
