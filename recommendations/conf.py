@@ -100,12 +100,12 @@ DEFAULTS: dict[str, Any] = {
     },
     # --- shopper insights (learning/insights.py) -------------------------------------------
     "INSIGHTS": {
-        # Churn risk = P(no purchase in the next HORIZON_DAYS); MODEL "gbm" (gradient-boosted
-        # on recency, frequency, value; the better AUC on online-retail) or "bgnbd" (BG/NBD).
+        # Churn risk = P(no purchase in the next HORIZON_DAYS); MODEL "ensemble" (mean of
+        # "gbm" and "logit"; the best AUC on online-retail), "gbm", "logit" or "bgnbd".
         "HORIZON_DAYS": 90,
-        "MODEL": "gbm",
-        # Below this many customers "gbm" has too little to learn from (its trees predict
-        # the base rate for everyone): BG/NBD scores instead.
+        "MODEL": "ensemble",
+        # Below this many customers the classifiers have too little to learn from (they
+        # predict the base rate for everyone): BG/NBD scores instead.
         "GBM_MIN_CUSTOMERS": 500,
     },
     # --- related items (tasks.score_similarity) ----------------------------------------

@@ -54,7 +54,7 @@ def score_customers() -> InsightsReport:
         raise NotEnoughCustomers("No signed-in customer who may be scored has bought anything.")
     model = cfg["MODEL"]
     customers = lines["user"].nunique()
-    if model == "gbm" and customers < cfg["GBM_MIN_CUSTOMERS"]:
+    if model != "bgnbd" and customers < cfg["GBM_MIN_CUSTOMERS"]:  # gbm, logit, ensemble
         model = "bgnbd"  # too few customers for trees to learn from: four parameters can
     try:
         scores = churn.score_customers(lines, at=timezone.now(), horizon_days=horizon, model=model)

@@ -10,9 +10,11 @@ cut at a moment ``at`` (nothing at or after ``at`` is read):
   orders over a horizon and P(no order in the horizon);
 * :class:`GammaGamma` - Fader, Hardie & Lee (2005), "RFM and CLV": expected order value;
   expected spend = expected orders x expected value;
-* the challenger ``gbm``: scikit-learn's ``HistGradientBoostingClassifier`` on the same
-  features, trained at ``at - horizon`` with labels from ``[at - horizon, at)`` so that it
-  never sees what happens after ``at``.
+* the classifiers ``gbm`` (scikit-learn's ``HistGradientBoostingClassifier`` on RFM, window,
+  gap, trend, line and BG/NBD features) and ``logit`` (logistic regression on log RFM and
+  line features), and ``ensemble``, the mean of the two: trained on earlier cuts
+  (``at - horizon``, then 30 and 60 days before it) with labels from the horizon after each,
+  all before ``at``, so that they never see what happens after ``at``.
 
 :func:`score_customers` is what the shop calls nightly; :data:`DEFAULT_MODEL` was chosen by
 AUC on the temporal split (``python -m recommendations.ml.evaluate --protocol churn``,
@@ -39,16 +41,35 @@ from scipy.optimize import minimize
 from scipy.special import gammaln, hyp2f1
 
 DAY = pd.Timedelta(days=1)
-#: Models :func:`score_customers` can rank customers by.
-MODELS = ("bgnbd", "gbm")
-#: Chosen by AUC on online-retail's validation cut (gbm 0.7504, bgnbd 0.7449; test cut 0.7365
-#: vs 0.7340; the better baseline, frequency, 0.7278 / 0.7231): see bench/results/churn.md.
-#: ``gbm`` needs scikit-learn; ``bgnbd`` needs only scipy.
-DEFAULT_MODEL = "gbm"
+#: Models :func:`score_customers` can rank customers by: ``bgnbd`` (the probability model),
+#: ``gbm`` (gradient-boosted trees), ``logit`` (logistic regression on log features) and
+#: ``ensemble`` (the mean of gbm's and logit's probabilities).
+MODELS = ("bgnbd", "gbm", "logit", "ensemble")
+#: Chosen by AUC on online-retail's validation cut (ensemble 0.7620, logit 0.7611, gbm
+#: 0.7594, bgnbd 0.7449; the better baseline, frequency, 0.7278); test cut 0.7454 / 0.7439 /
+#: 0.7401 / 0.7340 vs 0.7231 (1.0309x): bench/results/churn.md. ``bgnbd`` needs only scipy,
+#: the others scikit-learn.
+DEFAULT_MODEL = "ensemble"
 #: Fewer customers than this and no model is fitted (BG/NBD's four parameters, a classifier).
 MIN_CUSTOMERS = 20
-#: The challenger's features (computed at the cut by :func:`customer_features`).
-GBM_FEATURES = ("recency_days", "frequency", "monetary", "T_age")
+#: Features from the order lines (items, quantities, prices); NaN where the log lacks them.
+LINE_FEATURES = ("items", "lines_per_order", "qty_mean", "qty_median", "price_median",
+                 "value_per_line", "items_90d")
+#: The gradient-boosted model's features (computed at the cut by :func:`customer_features`;
+#: ``p_no_order`` and ``expected_orders`` by BG/NBD fitted at that cut).
+GBM_FEATURES = ("recency_days", "frequency", "monetary", "T_age", "n_orders", "days_30d",
+                "days_90d", "days_180d", "spend_90d", "spend_180d", "total_spend", "gap_mean",
+                "gap_std", "gap_last", "recency_over_gap", "trend", "age_2nd", "age_3rd",
+                "p_no_order", "expected_orders", *LINE_FEATURES)
+#: The logistic model's features (log1p of each, standardised; NaN counts as 0).
+LOGIT_FEATURES = ("recency_days", "frequency", "monetary", "T_age", "qty_mean", "qty_median",
+                  "price_median", "value_per_line", "items_90d")
+#: The classifiers learn from this many earlier cuts, ``TRAIN_STEP_DAYS`` apart: the cut
+#: ``at - horizon`` (labels from ``[at - horizon, at)``), then ``at - horizon - 30 days`` ...
+#: (labels from the horizon after each, all before ``at``). Cuts with too few customers or a
+#: single class are skipped.
+TRAIN_CUTS = 3
+TRAIN_STEP_DAYS = 30.0
 
 
 class NotEnoughCustomers(ValueError):
@@ -67,13 +88,12 @@ def _utc(t: object) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def orders_from_log(frame: pd.DataFrame, purchase_event: str = "purchase") -> pd.DataFrame:
-    """One row per order: ``user``, ``timestamp`` (first line), ``basket``, ``value`` (sum).
+def purchase_lines(frame: pd.DataFrame, purchase_event: str = "purchase") -> pd.DataFrame:
+    """One row per purchased line: ``user``, ``timestamp``, ``basket``, ``value``, ``item``,
+    ``quantity``, ``unit_price`` (see :func:`orders_from_log` for what is kept).
 
-    Accepts an event log (rows that are not ``purchase_event`` and returns, ``quantity <= 0``,
-    are dropped) or an order table. ``value`` is the ``value`` column, else ``unit_price x
-    quantity``, else ``unit_price``, else NaN (monetary features then stay NaN). Without a
-    ``basket`` column one shopper at one moment is one order.
+    ``item`` is NaN without an ``item`` column; ``quantity`` is the column, else ``value /
+    unit_price``; ``unit_price`` the column, else ``value / quantity`` (NaN where unknown).
     """
     missing = [c for c in ("user", "timestamp") if c not in frame.columns]
     if missing:
@@ -87,40 +107,81 @@ def orders_from_log(frame: pd.DataFrame, purchase_event: str = "purchase") -> pd
     ts = df["timestamp"]
     ts = (pd.to_datetime(ts, unit="s", utc=True) if pd.api.types.is_numeric_dtype(ts)
           else pd.to_datetime(ts, utc=True))
+    nan = pd.Series(np.nan, index=df.index)
+    qty = pd.to_numeric(df["quantity"], errors="coerce") if "quantity" in df.columns else None
+    price = (pd.to_numeric(df["unit_price"], errors="coerce") if "unit_price" in df.columns
+             else None)
     if "value" in df.columns:
         value = pd.to_numeric(df["value"], errors="coerce")
-    elif "unit_price" in df.columns:
-        value = pd.to_numeric(df["unit_price"], errors="coerce")
-        if "quantity" in df.columns:
-            value = value * pd.to_numeric(df["quantity"], errors="coerce")
+    elif price is not None:
+        value = price * qty if qty is not None else price
     else:
-        value = pd.Series(np.nan, index=df.index)
+        value = nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if qty is None:
+            qty = (value / price) if price is not None else nan
+        if price is None:
+            price = value / qty
     basket = (df["basket"].astype(str) if "basket" in df.columns
               else df["user"].astype(str) + "@" + ts.astype(str))
-    lines = pd.DataFrame({"user": df["user"].to_numpy(), "timestamp": ts.to_numpy(),
-                          "basket": basket.to_numpy(), "value": value.to_numpy(np.float64)})
+    item = df["item"] if "item" in df.columns else nan
+    def clean(v: pd.Series) -> np.ndarray:
+        return v.replace([np.inf, -np.inf], np.nan).to_numpy(np.float64)
+
+    return pd.DataFrame({"user": df["user"].to_numpy(), "timestamp": ts.to_numpy(),
+                         "basket": basket.to_numpy(), "value": value.to_numpy(np.float64),
+                         "item": item.to_numpy(), "quantity": clean(qty),
+                         "unit_price": clean(price)})
+
+
+def orders_from_log(frame: pd.DataFrame, purchase_event: str = "purchase") -> pd.DataFrame:
+    """One row per order: ``user``, ``timestamp`` (first line), ``basket``, ``value`` (sum).
+
+    Accepts an event log (rows that are not ``purchase_event`` and returns, ``quantity <= 0``,
+    are dropped) or an order table. ``value`` is the ``value`` column, else ``unit_price x
+    quantity``, else ``unit_price``, else NaN (monetary features then stay NaN). Without a
+    ``basket`` column one shopper at one moment is one order.
+    """
+    return orders_from_lines(purchase_lines(frame, purchase_event))
+
+
+def orders_from_lines(lines: pd.DataFrame) -> pd.DataFrame:
+    """:func:`orders_from_log` for the output of :func:`purchase_lines`."""
     return (lines.groupby(["user", "basket"], sort=False)
             .agg(timestamp=("timestamp", "min"), value=("value", lambda v: v.sum(min_count=1)))
             .reset_index())
 
 
-def customer_features(orders: pd.DataFrame, at: object,
-                      extra: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per customer with an order before ``at`` (orders at or after ``at`` are ignored).
+_BASE_COLUMNS = ("x", "frequency", "t_x", "T_age", "recency_days", "n_orders", "monetary",
+                 "total_spend", "repeat_value", "orders_90d", "n_days", "days_30d", "days_90d",
+                 "days_180d", "spend_90d", "spend_180d", "gap_mean", "gap_std", "gap_last",
+                 "recency_over_gap", "trend", "age_2nd", "age_3rd", *LINE_FEATURES)
+
+
+def customer_features(orders: pd.DataFrame, at: object, extra: pd.DataFrame | None = None,
+                      lines: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per customer with an order before ``at`` (orders and lines at or after ``at`` are
+    ignored, so the features at a cut never see what follows it).
 
     Columns: ``user``; ``x`` = ``frequency`` (repeat order days), ``t_x`` (days from the first
     to the last order day), ``T_age`` (days from the first order to ``at``), ``recency_days``
     (days since the last order), ``n_orders`` (orders), ``monetary`` (mean order value),
     ``total_spend``, ``repeat_value`` (mean value of the repeat order days: Gamma-Gamma's
-    ``m_x``), ``orders_90d`` (orders in the last 90 days). ``extra``: a frame indexed by user
-    whose columns are joined as they are (the caller's own signals).
+    ``m_x``), ``orders_90d`` (orders in the last 90 days); ``n_days`` (order days),
+    ``days_30d`` / ``days_90d`` / ``days_180d`` (order days in the last 30 / 90 / 180 days),
+    ``spend_90d`` / ``spend_180d``; between order days: ``gap_mean``, ``gap_std``,
+    ``gap_last`` (days), ``recency_over_gap`` (recency / mean gap); ``trend`` ((order days in
+    the last 90 + 1) / (in the 90 before + 1)); ``age_2nd`` / ``age_3rd`` (days since the
+    second / third latest order day); with ``lines`` (:func:`purchase_lines`), the
+    :data:`LINE_FEATURES`: distinct ``items`` (and ``items_90d``), ``lines_per_order``,
+    ``qty_mean``, ``qty_median``, ``price_median``, ``value_per_line`` (NaN without lines).
+    ``extra``: a frame indexed by user whose columns are joined as they are (the caller's own
+    signals).
     """
     at = _utc(at)
     o = orders[orders["timestamp"] < at]
     if o.empty:
-        return pd.DataFrame(columns=["user", "x", "frequency", "t_x", "T_age", "recency_days",
-                                     "n_orders", "monetary", "total_spend", "repeat_value",
-                                     "orders_90d"])
+        return pd.DataFrame(columns=["user", *_BASE_COLUMNS])
     o = o.assign(day=o["timestamp"].dt.floor("D"))
     days = (o.groupby(["user", "day"], sort=True)
             .agg(first=("timestamp", "min"), value=("value", lambda v: v.sum(min_count=1)))
@@ -147,10 +208,56 @@ def customer_features(orders: pd.DataFrame, at: object,
         "orders_90d": recent.reindex(x.index).fillna(0.0),
     })
     out["frequency"] = out["x"]
+    out["n_days"] = n_days.astype(np.float64)
+    # order days by age (days before the cut), newest first within each customer
+    days["age"] = (at - days["first"]) / DAY
+    for w in (30, 90, 180):
+        inside = days[days["age"] < w].groupby("user")
+        out[f"days_{w}d"] = inside.size().reindex(out.index).fillna(0.0)
+        if w >= 90:
+            out[f"spend_{w}d"] = inside["value"].sum().reindex(out.index).fillna(0.0)
+    days = days.sort_values(["user", "age"])
+    rank = days.groupby("user").cumcount()
+    for k, name in ((1, "age_2nd"), (2, "age_3rd")):
+        out[name] = days.loc[rank == k].set_index("user")["age"].reindex(out.index)
+    gap = days.groupby("user")["age"].diff()  # older minus newer day: positive gaps
+    gaps = gap.groupby(days["user"])
+    out["gap_mean"] = gaps.mean().reindex(out.index)
+    out["gap_std"] = gaps.std().reindex(out.index)
+    out["gap_last"] = out["age_2nd"] - out["recency_days"]
+    out["recency_over_gap"] = out["recency_days"] / out["gap_mean"]
+    out["trend"] = (out["days_90d"] + 1.0) / (out["days_180d"] - out["days_90d"] + 1.0)
+    out = out.join(_line_features(lines, at, out["n_orders"]))
     if extra is not None:
         out = out.join(extra, how="left")
     out.index.name = "user"
     return out.reset_index()
+
+
+def _line_features(lines: pd.DataFrame | None, at: pd.Timestamp,
+                   n_orders: pd.Series) -> pd.DataFrame:
+    """:data:`LINE_FEATURES` per customer from the lines before ``at`` (NaN without lines)."""
+    empty = pd.DataFrame(np.nan, index=n_orders.index, columns=list(LINE_FEATURES))
+    if lines is None or lines.empty:
+        return empty
+    li = lines[lines["timestamp"] < at]
+    li = li[li["user"].isin(n_orders.index)]
+    if li.empty:
+        return empty
+    g = li.groupby("user")
+    has_items = li["item"].notna().any()
+    recent = li[li["timestamp"] >= at - 90 * DAY]
+    out = pd.DataFrame({
+        "items": g["item"].nunique() if has_items else np.nan,
+        "lines_per_order": g.size() / n_orders,
+        "qty_mean": g["quantity"].mean(),
+        "qty_median": g["quantity"].median(),
+        "price_median": g["unit_price"].median(),
+        "value_per_line": g["value"].mean(),
+    }, index=n_orders.index)
+    out["items_90d"] = (recent.groupby("user")["item"].nunique().reindex(out.index).fillna(0.0)
+                        if has_items else np.nan)
+    return out[list(LINE_FEATURES)].astype(np.float64)
 
 
 # --- BG/NBD ---------------------------------------------------------------------------------
@@ -336,41 +443,118 @@ def fit_bgnbd(features: pd.DataFrame) -> tuple[BGNBD, GammaGamma | None]:
     return bg, gg
 
 
+def _add_bgnbd(features: pd.DataFrame, bg: BGNBD | None, horizon_days: float) -> pd.DataFrame:
+    """``p_no_order`` and ``expected_orders`` over the horizon by ``bg`` (NaN without it)."""
+    f = features.copy()
+    if bg is None or f.empty:
+        f["p_no_order"], f["expected_orders"] = np.nan, np.nan
+        return f
+    f["p_no_order"] = bg.p_no_order(horizon_days, f["x"], f["t_x"], f["T_age"])
+    f["expected_orders"] = bg.expected_orders(horizon_days, f["x"], f["t_x"], f["T_age"])
+    return f
+
+
+def model_features(orders: pd.DataFrame, at: object, horizon_days: float,
+                   lines: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`customer_features` at ``at`` plus BG/NBD's ``p_no_order`` and
+    ``expected_orders`` from a BG/NBD fitted on the same customers (nothing at or after ``at``
+    is read)."""
+    at = _utc(at)
+    f = customer_features(orders, at, lines=lines)
+    bg = None
+    if len(f) >= 2 and (f["x"] > 0).any():
+        bg = BGNBD.fit(f["x"], f["t_x"], f["T_age"])
+    return _add_bgnbd(f, bg, horizon_days)
+
+
 def challenger_training_set(orders: pd.DataFrame, at: pd.Timestamp, horizon_days: float,
-                            features: Sequence[str] = GBM_FEATURES
+                            features: Sequence[str] = GBM_FEATURES,
+                            lines: pd.DataFrame | None = None, cuts: int = TRAIN_CUTS,
+                            step_days: float = TRAIN_STEP_DAYS,
+                            min_customers: int = MIN_CUSTOMERS
                             ) -> tuple[pd.DataFrame, np.ndarray]:
-    """(features at ``at - horizon``, 1 = no order in ``[at - horizon, at)``): the challenger's
-    training rows. Only orders before ``at`` are read, so nothing after ``at`` can leak."""
-    train_cut = at - horizon_days * DAY
+    """The classifiers' training rows: (``user``, ``cut``, features at the cut; 1 = no order in
+    ``[cut, cut + horizon)``) for the cuts ``at - horizon - k * step_days``, ``k < cuts``.
+
+    Every label window ends by ``at`` and only orders (and lines) before ``at`` are read, so
+    nothing after ``at`` can leak. The first cut is always kept (the caller checks it); a later
+    one only with ``min_customers`` customers and both classes.
+    """
+    at = _utc(at)
     o = orders[orders["timestamp"] < at]
-    f = customer_features(o, train_cut)
-    came_back = set(o.loc[o["timestamp"] >= train_cut, "user"])
-    y = (~f["user"].isin(came_back)).to_numpy(np.int64)
-    return f[["user", *features]], y
+    li = None if lines is None else lines[lines["timestamp"] < at]
+    parts, labels = [], []
+    for k in range(max(int(cuts), 1)):
+        cut = at - horizon_days * DAY - k * step_days * DAY
+        f = model_features(o, cut, horizon_days, li)
+        came_back = set(o.loc[(o["timestamp"] >= cut)
+                              & (o["timestamp"] < cut + horizon_days * DAY), "user"])
+        y = (~f["user"].isin(came_back)).to_numpy(np.int64)
+        if k > 0 and (len(y) < min_customers or int(y.sum()) in (0, len(y))):
+            continue
+        parts.append(f[["user", *features]].assign(cut=cut))
+        labels.append(y)
+    X = pd.concat(parts, ignore_index=True)
+    return X[["user", "cut", *features]], np.concatenate(labels)
 
 
-def fit_challenger(orders: pd.DataFrame, at: pd.Timestamp, horizon_days: float,
-                   features: Sequence[str] = GBM_FEATURES, min_customers: int = MIN_CUSTOMERS,
-                   seed: int = 0):
-    """``HistGradientBoostingClassifier`` on :func:`challenger_training_set`; raises
-    :class:`NotEnoughCustomers` when the earlier cut has too few customers or one class."""
-    from sklearn.ensemble import HistGradientBoostingClassifier  # optional dependency
+def _log1p(X: np.ndarray) -> np.ndarray:
+    return np.log1p(np.maximum(np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0), 0.0))
 
-    X, y = challenger_training_set(orders, at, horizon_days, features)
-    n, churned = len(y), int(y.sum())
+
+def make_classifier(model: str, seed: int = 0):
+    """An unfitted scikit-learn classifier for ``gbm`` or ``logit`` with the chosen settings
+    (chosen on online-retail's validation cut; bench/results/churn.md)."""
+    if model == "gbm":
+        from sklearn.ensemble import HistGradientBoostingClassifier  # optional dependency
+
+        return HistGradientBoostingClassifier(
+            max_iter=100, learning_rate=0.05, max_depth=2, min_samples_leaf=50,
+            early_stopping=False, random_state=seed)
+    if model == "logit":
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+        return make_pipeline(FunctionTransformer(_log1p), StandardScaler(),
+                             LogisticRegression(C=1.0, max_iter=2000))
+    raise ValueError(f"no classifier called {model!r}; choose gbm or logit")
+
+
+#: Each classifier's features.
+CLASSIFIER_FEATURES = {"gbm": GBM_FEATURES, "logit": LOGIT_FEATURES}
+
+
+def fit_classifiers(orders: pd.DataFrame, at: pd.Timestamp, horizon_days: float,
+                    models: Sequence[str] = ("gbm",), lines: pd.DataFrame | None = None,
+                    min_customers: int = MIN_CUSTOMERS, seed: int = 0) -> dict:
+    """The classifiers named in ``models`` (``gbm``, ``logit``), fitted on one
+    :func:`challenger_training_set`; raises :class:`NotEnoughCustomers` when the cut
+    ``at - horizon`` has too few customers or one class."""
+    at = _utc(at)
+    cols = list(dict.fromkeys(c for m in models for c in CLASSIFIER_FEATURES[m]))
+    X, y = challenger_training_set(orders, at, horizon_days, cols, lines=lines,
+                                   min_customers=min_customers)
+    first = (X["cut"] == X["cut"].max()).to_numpy()
+    n, churned = int(first.sum()), int(y[first].sum())
     if n < min_customers or churned in (0, n):
         raise NotEnoughCustomers(
-            f"the churn challenger learns from customers before {at - horizon_days * DAY} and "
-            f"whether they ordered in the {horizon_days:g} days up to {at}: it needs at least "
+            f"the churn classifiers learn from customers before {at - horizon_days * DAY} and "
+            f"whether they ordered in the {horizon_days:g} days up to {at}: they need at least "
             f"{min_customers} such customers, both some who ordered again and some who did "
             f"not; the log has {n} customers then, {n - churned} who ordered again, "
             f"{churned} who did not", customers=n, returned=n - churned, churned=churned,
             needed=min_customers)
-    clf = HistGradientBoostingClassifier(
-        max_iter=100, learning_rate=0.05, max_depth=3, min_samples_leaf=50,
-        early_stopping=False, random_state=seed)
-    clf.fit(X[list(features)].to_numpy(np.float64), y)
-    return clf
+    return {m: make_classifier(m, seed).fit(
+        X[list(CLASSIFIER_FEATURES[m])].to_numpy(np.float64), y) for m in models}
+
+
+def fit_challenger(orders: pd.DataFrame, at: pd.Timestamp, horizon_days: float,
+                   min_customers: int = MIN_CUSTOMERS, seed: int = 0,
+                   lines: pd.DataFrame | None = None, model: str = "gbm"):
+    """One fitted classifier (see :func:`fit_classifiers`)."""
+    return fit_classifiers(orders, at, horizon_days, (model,), lines=lines,
+                           min_customers=min_customers, seed=seed)[model]
 
 
 def score_customers(frame: pd.DataFrame, at: object = None, horizon_days: float = 90.0,
@@ -379,7 +563,8 @@ def score_customers(frame: pd.DataFrame, at: object = None, horizon_days: float 
     """Every customer with an order before ``at`` (default: the last timestamp of the log).
 
     ``frame``: a purchase log (see :func:`orders_from_log`). Rows at or after ``at`` are ignored.
-    Columns: ``user``, ``churn_risk`` (P(no order in the next ``horizon_days``) by ``model``),
+    Columns: ``user``, ``churn_risk`` (P(no order in the next ``horizon_days``) by ``model``;
+    ``ensemble``: the mean of ``gbm``'s and ``logit``'s),
     ``p_alive``, ``expected_orders`` (next ``horizon_days``, BG/NBD), ``expected_value``
     (Gamma-Gamma), ``expected_spend`` (their product), ``recency_days``, ``frequency``,
     ``T_age``, ``n_orders``, ``monetary``, ``total_spend``, ``model``; highest risk first.
@@ -387,21 +572,26 @@ def score_customers(frame: pd.DataFrame, at: object = None, horizon_days: float 
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    orders = orders_from_log(frame)
-    at = _utc(at) if at is not None else orders["timestamp"].max() + pd.Timedelta(seconds=1)
-    orders = orders[orders["timestamp"] < at]
-    f = customer_features(orders, at, extra=extra)
+    lines = purchase_lines(frame)
+    at = _utc(at) if at is not None else lines["timestamp"].max() + pd.Timedelta(seconds=1)
+    lines = lines[lines["timestamp"] < at]
+    orders = orders_from_lines(lines)
+    f = customer_features(orders, at, extra=extra, lines=lines)
     _check(f, at, min_customers)
     bg, gg = fit_bgnbd(f)
     p_no = bg.p_no_order(horizon_days, f["x"], f["t_x"], f["T_age"])
     exp_orders = bg.expected_orders(horizon_days, f["x"], f["t_x"], f["T_age"])
     exp_value = (gg.expected_value(f["x"], f["repeat_value"]) if gg is not None
                  else np.full(len(f), np.nan))
-    if model == "gbm":
-        clf = fit_challenger(orders, at, horizon_days, min_customers=min_customers)
-        risk = clf.predict_proba(f[list(GBM_FEATURES)].to_numpy(np.float64))[:, 1]
-    else:
+    if model == "bgnbd":
         risk = p_no
+    else:
+        names = ("gbm", "logit") if model == "ensemble" else (model,)
+        clfs = fit_classifiers(orders, at, horizon_days, names, lines=lines,
+                               min_customers=min_customers)
+        fx = _add_bgnbd(f, bg, horizon_days)
+        risk = np.mean([clfs[m].predict_proba(
+            fx[list(CLASSIFIER_FEATURES[m])].to_numpy(np.float64))[:, 1] for m in names], axis=0)
     out = pd.DataFrame({
         "user": f["user"].to_numpy(), "churn_risk": risk,
         "p_alive": bg.p_alive(f["x"], f["t_x"], f["T_age"]),

@@ -1,10 +1,11 @@
 """The churn protocol: cut the log ``horizon_days`` before its end; who orders again after?
 
 Customers: everyone with an order before the cut ``T``; churned: no order in ``[T, end]``.
-Every model sees only the log before ``T`` (``gbm`` learns from ``[T - horizon, T)``).
-One result per model: ``recency`` and ``frequency`` (the baselines: days since the last
-order, fewer orders = more risk), ``bgnbd`` and ``gbm`` (see :mod:`.churn`); AUC of the churn
-risk. The ``bgnbd`` row also carries the spend calibration: mean absolute error of the
+Every model sees only the log's lines before ``T`` (the classifiers learn from cuts before
+``T - horizon`` with labels up to ``T``). One result per model: ``recency`` and ``frequency``
+(the baselines: days since the last order, fewer orders = more risk), ``bgnbd``, ``gbm``,
+``logit`` and ``ensemble`` (see :mod:`.churn`); AUC of the churn risk. The ``bgnbd`` row
+also carries the spend calibration: mean absolute error of the
 predicted spend (BG/NBD orders x Gamma-Gamma value) against what each customer spent in the
 horizon, next to two naive predictions: the customer's past spend per horizon (total spend /
 max(T_age, horizon) x horizon) and zero.
@@ -41,7 +42,8 @@ def evaluate_churn(frame: pd.DataFrame, horizon_days: float = 90.0, at: object =
     ``at`` defaults to the last order minus ``horizon_days``; the truth window is
     ``[at, at + horizon_days)``.
     """
-    orders = churn.orders_from_log(frame)
+    lines = churn.purchase_lines(frame)
+    orders = churn.orders_from_lines(lines)
     if orders.empty:
         raise churn.NotEnoughCustomers("the log has no purchases", customers=0)
     end = orders["timestamp"].max()
@@ -69,7 +71,9 @@ def evaluate_churn(frame: pd.DataFrame, horizon_days: float = 90.0, at: object =
         elif name == "frequency":
             risk = -feats["n_orders"].to_numpy()
         elif name in churn.MODELS:
-            s = churn.score_customers(before, cut, horizon_days, model=name)
+            # the lines, not the orders: the classifiers read items, quantities and prices
+            s = churn.score_customers(lines[lines["timestamp"] < cut], cut, horizon_days,
+                                      model=name)
             s = s.set_index("user").loc[feats["user"]]
             risk = s["churn_risk"].to_numpy()
             if name == "bgnbd":

@@ -117,12 +117,17 @@ def test_challenger_never_sees_after_the_cut() -> None:
     X0, y0 = churn.challenger_training_set(orders[orders["timestamp"] < at], at, 60.0)
     pd.testing.assert_frame_equal(X, X0)
     assert np.array_equal(y, y0)
-    # training rows are the customers of the earlier cut, labelled by [at - 60d, at) only
-    early = orders[orders["timestamp"] < at - pd.Timedelta(days=60)]
-    assert set(X["user"]) == set(early["user"])
-    back = set(orders.loc[(orders["timestamp"] >= at - pd.Timedelta(days=60))
-                          & (orders["timestamp"] < at), "user"])
-    assert np.array_equal(y, (~X["user"].isin(back)).to_numpy(np.int64))
+    # stacked cuts at - 60d, at - 90d, at - 120d: each cut's rows are its customers, labelled
+    # by the 60 days after it only, and every label window ends by at
+    cuts = sorted(X["cut"].unique(), reverse=True)
+    assert cuts == [at - pd.Timedelta(days=60 + 30 * k) for k in range(churn.TRAIN_CUTS)]
+    for cut in cuts:
+        rows = (X["cut"] == cut).to_numpy()
+        early = orders[orders["timestamp"] < cut]
+        assert set(X.loc[rows, "user"]) == set(early["user"])
+        back = set(orders.loc[(orders["timestamp"] >= cut)
+                              & (orders["timestamp"] < cut + pd.Timedelta(days=60)), "user"])
+        assert np.array_equal(y[rows], (~X.loc[rows, "user"].isin(back)).to_numpy(np.int64))
     # a future that would flip every label changes nothing in the scores
     future = log[log["timestamp"] >= at]
     for model in churn.MODELS:
@@ -132,6 +137,69 @@ def test_challenger_never_sees_after_the_cut() -> None:
                                   at, 60.0, model=model)
         pd.testing.assert_frame_equal(a, b)
         pd.testing.assert_frame_equal(a, c)
+
+
+def test_features_at_a_cut_ignore_later_events() -> None:
+    """Orders and lines after the cut, however odd, change no feature at the cut (fails if any
+    feature, the line features included, reads past it)."""
+    log = purchase_log(n=120).assign(unit_price=lambda d: d["value"] / 3, quantity=3)
+    at = START + pd.Timedelta(days=150)
+    lines = churn.purchase_lines(log)
+    past = lines[lines["timestamp"] < at]
+    future = lines[lines["timestamp"] >= at].assign(
+        item="a-new-item", quantity=1000.0, unit_price=999.0, value=999000.0)
+    assert len(future) > 0
+    # a future line exactly at the cut counts as future too
+    at_cut = past.iloc[:5].assign(timestamp=at, item="at-the-cut", value=1e6, basket="late")
+    full = pd.concat([past, future, at_cut], ignore_index=True)
+    got = churn.model_features(churn.orders_from_lines(full), at, 60.0, lines=full)
+    want = churn.model_features(churn.orders_from_lines(past), at, 60.0, lines=past)
+    pd.testing.assert_frame_equal(got, want)
+    assert set(churn.GBM_FEATURES) | set(churn.LOGIT_FEATURES) <= set(got.columns)
+    assert got[list(churn.LINE_FEATURES)].notna().any().all()
+
+
+def test_rich_features_on_a_small_log() -> None:
+    at = pd.Timestamp("2024-07-01", tz="UTC")
+    d = lambda n: at - pd.Timedelta(days=n)  # noqa: E731
+    log = pd.DataFrame([
+        # user a: order days 200, 100, 40 and 10 days before the cut; two lines on day 10
+        ("a", "i1", d(200), "o1", 10.0, 2), ("a", "i2", d(100), "o2", 20.0, 4),
+        ("a", "i1", d(40), "o3", 30.0, 6), ("a", "i3", d(10), "o4", 40.0, 8),
+        ("a", "i4", d(10), "o4", 60.0, 1),
+        # user b: one order 50 days before
+        ("b", "i1", d(50), "o5", 5.0, 1),
+        # after the cut: ignored
+        ("b", "i9", at + pd.Timedelta(days=1), "o6", 1e6, 1),
+    ], columns=["user", "item", "timestamp", "basket", "value", "quantity"])
+    lines = churn.purchase_lines(log)
+    f = churn.customer_features(churn.orders_from_lines(lines), at, lines=lines)
+    a, b = (f.set_index("user").loc[u] for u in ("a", "b"))
+    assert (a["n_days"], a["days_30d"], a["days_90d"], a["days_180d"]) == (4, 1, 2, 3)
+    assert a["spend_90d"] == 130.0 and a["spend_180d"] == 150.0
+    assert a["recency_days"] == pytest.approx(10) and a["age_2nd"] == pytest.approx(40)
+    assert a["age_3rd"] == pytest.approx(100) and a["gap_last"] == pytest.approx(30)
+    assert a["gap_mean"] == pytest.approx(190 / 3)
+    assert a["recency_over_gap"] == pytest.approx(10 / (190 / 3))
+    assert a["trend"] == pytest.approx((2 + 1) / (1 + 1))
+    assert a["items"] == 4 and a["items_90d"] == 3 and a["lines_per_order"] == 5 / 4
+    assert a["qty_mean"] == pytest.approx(21 / 5) and a["price_median"] == pytest.approx(5.0)
+    assert a["value_per_line"] == pytest.approx(32.0)
+    assert b["n_days"] == 1 and np.isnan(b["gap_mean"]) and np.isnan(b["age_2nd"])
+    assert b["value_per_line"] == 5.0  # the 1e6 after the cut is not read
+    # without item / quantity / price columns the line features are NaN, the rest is there
+    bare = churn.orders_from_log(log[["user", "timestamp", "basket"]])
+    g = churn.customer_features(bare, at).set_index("user")
+    assert g[list(churn.LINE_FEATURES)].isna().all().all() and g.loc["a", "n_days"] == 4
+
+
+def test_ensemble_is_the_mean_of_its_classifiers() -> None:
+    pytest.importorskip("sklearn")
+    log, at = purchase_log(), START + pd.Timedelta(days=180)
+    risk = {m: churn.score_customers(log, at, 60.0, model=m).set_index("user")["churn_risk"]
+            for m in ("gbm", "logit", "ensemble")}
+    mean = (risk["gbm"] + risk["logit"].reindex(risk["gbm"].index)) / 2
+    np.testing.assert_allclose(risk["ensemble"].reindex(mean.index), mean)
 
 
 def test_score_customers_columns_and_order() -> None:
@@ -186,7 +254,7 @@ def test_cli_prints_one_json_line_per_model(tmp_path: Path,
     assert evaluate.main(["--dataset", str(csv), "--protocol", "churn",
                           "--horizon-days", "45"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.strip()]
-    assert {x["model"] for x in lines} == {"recency", "frequency", "bgnbd", "gbm"}
+    assert {x["model"] for x in lines} == {"recency", "frequency", *churn.MODELS}
     assert all(x["protocol"] == "churn" and 0 <= x["auc"] <= 1 for x in lines)
 
 
