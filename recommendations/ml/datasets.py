@@ -266,3 +266,57 @@ def load_dataset(name_or_path: str) -> InteractionMatrix:
     if name_or_path == "instacart":
         return load_instacart()
     return load_csv(name_or_path)
+
+
+def _online_retail_content(item_ids: np.ndarray) -> tuple[list[str], list, list]:
+    df = pd.read_csv(_require(ONLINE_RETAIL, "online-retail"), dtype={"StockCode": str},
+                     usecols=["StockCode", "Description", "UnitPrice"])
+    df["StockCode"] = df["StockCode"].astype(str).str.strip().str.upper()
+    described = df.dropna(subset=["Description"])
+    text = described.groupby("StockCode")["Description"].agg(lambda s: s.mode().iloc[0])
+    price = df[df["UnitPrice"] > 0].groupby("StockCode")["UnitPrice"].median()
+    return ([str(text.get(i, "")) for i in item_ids], [None] * len(item_ids),
+            [None if pd.isna(price.get(i)) else float(price[i]) for i in item_ids])
+
+
+def _movielens_content(name: str, item_ids: np.ndarray) -> tuple[list[str], list, list]:
+    path = _require(dataset_path(name), name)
+    if name == "ml-100k":
+        genres = [g.split("|")[0] for g in
+                  (path.parent / "u.genre").read_text(encoding="latin-1").splitlines() if g]
+        items = pd.read_csv(path.parent / "u.item", sep="|", encoding="latin-1", header=None)
+        flags = items.iloc[:, 5:5 + len(genres)].to_numpy()
+        words = [f"genre_{g.replace(' ', '_').replace('-', '_')}" for g in genres]
+        text = {int(row[0]): f"{row[1]} " + " ".join(w for w, f in zip(words, flag, strict=True)
+                                                     if f)
+                for row, flag in zip(items.itertuples(index=False), flags, strict=True)}
+    else:
+        movies = pd.read_csv(path.parent / "movies.csv")
+        text = {int(m): f"{t} " + " ".join(f"genre_{g.replace('-', '_')}" for g in gs.split("|"))
+                for m, t, gs in movies[["movieId", "title", "genres"]].itertuples(index=False)}
+    return ([text.get(int(i), "") for i in item_ids], [None] * len(item_ids),
+            [None] * len(item_ids))
+
+
+def _instacart_content(item_ids: np.ndarray) -> tuple[list[str], list, list]:
+    folder = _require(dataset_path("instacart"), "instacart").parent
+    products = pd.read_csv(folder / "products.csv.gz").set_index("product_id")
+    aisles = pd.read_csv(folder / "aisles.csv").set_index("aisle_id")["aisle"]
+    rows = products.reindex([int(i) for i in item_ids])
+    texts = [f"{name} {aisles.get(aisle, '')}" if isinstance(name, str) else ""
+             for name, aisle in zip(rows["product_name"], rows["aisle_id"], strict=True)]
+    return texts, [None if pd.isna(d) else int(d) for d in rows["department_id"]], \
+        [None] * len(item_ids)
+
+
+def load_item_content(name: str, item_ids: np.ndarray) -> tuple[list[str], list, list]:
+    """What the dataset says about each of ``item_ids``: (texts, categories, prices), in the
+    order :func:`.content.documents` takes them. online-retail: description and median unit
+    price; MovieLens: title and genres; instacart: name, aisle and department."""
+    if name == "online-retail":
+        return _online_retail_content(item_ids)
+    if name in ("ml-100k", "ml-latest-small"):
+        return _movielens_content(name, item_ids)
+    if name == "instacart":
+        return _instacart_content(item_ids)
+    raise ValueError(f"{name}: item descriptions are known only for {', '.join(NAMES)}")
