@@ -68,9 +68,11 @@ def test_an_opted_out_guest_checks_out_untracked(shop):
     assert not Interaction.objects.exists()
 
 
-def test_an_order_placed_without_a_request_never_breaks_oscar(shop, caplog):
+def test_an_order_placed_without_a_request_never_breaks_oscar(shop, caplog, monkeypatch):
     """A guest order from a script or an import (Oscar's OrderCreator, no request, no user):
     nothing to attribute it to, so it is logged and skipped; the order is placed."""
+    # (recommendations_train, run by other tests, stops the app's logger propagating)
+    monkeypatch.setattr(logging.getLogger("recommendations"), "propagate", True)
     caplog.set_level(logging.INFO, logger="recommendations.contrib.oscar")
     order = create_order()  # Oscar's own test helper: OrderCreator().place_order(...)
     assert order.pk is not None and order.lines.count() == 1
