@@ -1,12 +1,17 @@
 # make run   - set up and serve the demo shop with trained recommendations (SQLite, eager Celery)
 # make test  - set up and run the whole test suite
 # make bench - run the benchmarks (writes bench/results/*.json)
+# make test-oscar - the app inside a real django-oscar shop (its own .venv-oscar), docs/oscar.md
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test bench lint setup demo-data clean
+VENV_OSCAR := .venv-oscar
+PY_OSCAR := $(VENV_OSCAR)/bin/python
+OSCAR_SHOP := DJANGO_SETTINGS_MODULE=tests.oscar.settings
+
+.PHONY: run test test-oscar bench lint setup demo-data clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +32,19 @@ run: demo-data
 test: setup
 	$(PY) -m pytest
 
+$(VENV_OSCAR)/.installed: requirements.txt requirements-oscar.txt
+	test -x $(PY_OSCAR) || $(PYTHON) -m venv $(VENV_OSCAR)
+	$(PY_OSCAR) -m pip install --quiet --upgrade pip
+	$(PY_OSCAR) -m pip install --quiet -r requirements.txt -r requirements-oscar.txt
+	touch $@
+
+# The Oscar shop of tests/oscar: its system checks pass, the app's migrations apply after
+# Oscar's, then the tests (views, checkout, training, carousels, API) run against it.
+test-oscar: $(VENV_OSCAR)/.installed
+	$(OSCAR_SHOP) $(PY_OSCAR) -m django check --fail-level WARNING
+	$(OSCAR_SHOP) $(PY_OSCAR) -m django migrate --noinput -v 0
+	$(PY_OSCAR) -m pytest -c tests/oscar/pytest.ini tests/oscar
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
@@ -34,4 +52,4 @@ bench: setup
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) db.sqlite3 var
+	rm -rf $(VENV) $(VENV_OSCAR) db.sqlite3 var

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils.formats import number_format
 
 from .conf import app_settings, get_item_model, import_path
 from .db import compiled_rows
@@ -70,8 +72,16 @@ class DefaultAdapter:
         return set(visible.values_list("pk", flat=True))
 
     def item_category_id(self, item: Model) -> Any:
-        """The category key used by category fallbacks and rules (None when uncategorised)."""
+        """The item's main category key: the one a "popular in this category" fallback uses
+        for it, and price bands (None when uncategorised)."""
         return getattr(item, f"{self.category_field}_id", None)
+
+    def item_category_ids(self, item: Model) -> tuple[Any, ...]:
+        """Every category key of the item (a product may sit in several): a rule on any of
+        them applies to it, and it counts as a best seller of each. Defaults to
+        :meth:`item_category_id` alone, so adapters written for one category keep working."""
+        main = self.item_category_id(item)
+        return () if main is None else (main,)
 
     def item_content(self, item: Model) -> str:
         """Text that describes an item, for content-based neighbours of items the model has
@@ -85,6 +95,30 @@ class DefaultAdapter:
     def item_price(self, item: Model) -> float | None:
         price = getattr(item, "price", None)
         return None if price is None else float(price)
+
+    #: ISO 4217 code of the prices in :meth:`item_payload` (a ``"currency"`` key there
+    #: wins): carousels print it with the amount. Empty: the amount alone.
+    currency = ""
+
+    #: Symbols printed before an amount by :meth:`format_price`; other codes print as codes.
+    currency_symbols = {"GBP": "£", "EUR": "€", "USD": "$", "JPY": "¥", "CHF": "CHF "}
+
+    def format_price(self, payload: dict[str, Any]) -> str:
+        """An item's price as a carousel prints it, in the active language ("" for none).
+
+        Called at render time (not cached with the payload), so the language of the page
+        decides the number format. Override it to use the shop's own formatting (the Oscar
+        adapter uses Oscar's ``currency`` filter)."""
+        price = payload.get("price")
+        if price is None or price == "":
+            return ""
+        try:
+            amount = Decimal(str(price))
+        except InvalidOperation:
+            return str(price)
+        code = payload.get("currency") or self.currency
+        symbol = self.currency_symbols.get(code, f"{code} " if code else "")
+        return f"{symbol}{number_format(amount, 2, use_l10n=True)}"
 
     def item_payload(self, item: Model) -> dict[str, Any]:
         """What carousels and the API show of an item."""

@@ -17,7 +17,7 @@ def related(version_id: int, kind: str, item_id: int) -> str:
 
 
 def popular(window_days: int | None) -> str:
-    return f"recommendations:popular:{window_days}"
+    return f"recommendations:popular:v2:{window_days}"  # v2: rows hold category tuples
 
 
 def trending(window_days: int) -> str:

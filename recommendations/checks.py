@@ -61,3 +61,63 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return errors
+
+
+@register(Tags.models)
+def check_visibility(app_configs: Any = None, **kwargs: Any) -> list:
+    """The default adapter shows an item when the item model says nothing against it: a
+    model without its active and stock fields (an Oscar product) would be served whole,
+    non-public and sold-out items included."""
+    from django.apps import apps
+
+    from .adapters import DefaultAdapter, get_adapter
+
+    try:
+        adapter = get_adapter()
+        model = apps.get_model(settings.RECOMMENDATIONS_ITEM_MODEL)
+    except (ImportError, LookupError, ValueError, AttributeError):
+        return []  # reported by check_settings
+    if type(adapter).visible_items is not DefaultAdapter.visible_items:
+        return []  # the shop's adapter says what is visible
+    names = {f.name for f in model._meta.get_fields()}
+    missing = [f for f in (adapter.active_field, adapter.stock_field) if f not in names]
+    if not missing:
+        return []
+    return [
+        Warning(
+            f"The adapter cannot tell which {model._meta.label} items are visible: the model "
+            f"has no {' or '.join(repr(f) for f in missing)} field, so every item may be "
+            "recommended, unpublished and sold-out ones included.",
+            hint="Override visible_items() in your adapter (a django-oscar shop: use "
+            "'recommendations.contrib.oscar.adapter.OscarAdapter', see docs/oscar.md).",
+            id="recommendations.W002",
+        )
+    ]
+
+
+#: Celery's own default broker: what tasks are sent to when the shop configured none.
+DEFAULT_BROKERS = {"", "amqp://guest@localhost//", "amqp://guest:**@localhost:5672//"}
+
+
+@register()
+def check_celery(app_configs: Any = None, **kwargs: Any) -> list:
+    """Training hands its next steps to Celery: with no broker and no eager mode they go to
+    Celery's default amqp://localhost, where nothing listens, and a trained model never
+    goes live."""
+    from celery import current_app
+
+    conf = current_app.conf
+    if conf.task_always_eager:
+        return []
+    broker = conf.broker_url or ""
+    if broker not in DEFAULT_BROKERS and not broker.startswith("amqp://guest@localhost"):
+        return []
+    return [
+        Warning(
+            "Celery has no broker configured (it would use amqp://localhost) and does not "
+            "run tasks eagerly: training and similarity tasks would never run.",
+            hint="Without a broker set CELERY_TASK_ALWAYS_EAGER = True and load the settings "
+            "into your Celery app (docs/oscar.md, 'Celery'); with one, set CELERY_BROKER_URL.",
+            id="recommendations.W003",
+        )
+    ]

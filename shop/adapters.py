@@ -11,6 +11,7 @@ from .models import Product
 
 class ShopAdapter(DefaultAdapter):
     static_visibility = True  # visible_items() below: the same SQL every time
+    currency = "GBP"  # carousels print £ before the amount
 
     def item_queryset(self) -> QuerySet:
         return Product.objects.select_related("category")

@@ -48,3 +48,8 @@ def _celery_in_process(request):
     app.conf.task_always_eager = request.node.get_closest_marker("worker") is None
     yield
     app.conf.task_always_eager = previous
+
+
+# tests/oscar/ is a django-oscar shop with settings of its own: `make test-oscar` runs it in
+# .venv-oscar; this suite (the demo shop's settings, no Oscar installed) leaves it out.
+collect_ignore = ["oscar"]

@@ -80,17 +80,17 @@ def _fallbacks(
     rows = popular_rows(app_settings.POPULAR_WINDOW_DAYS)
     wanted = category_hint
     if wanted is None and context_items:
-        categories = {row[0]: row[2] for row in rows}
+        categories = {row[0]: row[2][0] for row in rows if row[2]}
         wanted = next((categories[i] for i in context_items if i in categories), None)
     seen = set(exclude) | {c.item_id for c in pool}
     out: list[Candidate] = []
     passes = [("category_popular", CATEGORY_POPULAR, wanted)] if wanted is not None else []
     passes.append(("popular", POPULAR, None))
     for strategy, reason, category in passes:
-        for item, n, item_category in rows:
+        for item, n, item_categories in rows:
             if len(out) >= room:
                 return out
-            if item not in seen and (category is None or item_category == category):
+            if item not in seen and (category is None or category in item_categories):
                 seen.add(item)
                 out.append(Candidate(item, float(n), strategy, reason))
     return out

@@ -165,7 +165,7 @@ def popular(
     rows = popular_rows(window)
     if category is not None:
         category_id = getattr(category, "pk", category)
-        rows = [row for row in rows if row[2] == category_id]
+        rows = [row for row in rows if category_id in row[2]]
     candidates = [Candidate(item, float(count), "popular", POPULAR) for item, count, _ in rows]
     return finish(placement, None, candidates, k, fallback=category is None)
 

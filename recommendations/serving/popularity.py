@@ -20,8 +20,8 @@ POPULAR_DEPTH = 500  # popular items kept per window: enough for any category fa
 POPULAR_MEMO_SECONDS = 30  # a process keeps the cached popular rows this long besides
 
 
-def popular_rows(window_days: int | None) -> list[tuple[int, int, Any]]:
-    """``(item id, purchases, category id)``, most bought first, cached (and kept in this
+def popular_rows(window_days: int | None) -> list[tuple[int, int, tuple[Any, ...]]]:
+    """``(item id, purchases, category ids)``, most bought first, cached (and kept in this
     process for up to ``POPULAR_MEMO_SECONDS`` of the catalogue epoch, so a list does not
     unpickle 500 rows each time)."""
     derived = item_cache.current().derived
@@ -45,7 +45,11 @@ def popular_rows(window_days: int | None) -> list[tuple[int, int, Any]]:
         counts = list(_count_by_item(purchases))
     adapter = get_adapter()
     items = adapter.item_queryset().in_bulk([item for item, _ in counts])
-    rows = [(item, n, adapter.item_category_id(items[item])) for item, n in counts if item in items]
+    rows = [
+        (item, n, tuple(adapter.item_category_ids(items[item])))
+        for item, n in counts
+        if item in items
+    ]
     cache.set(key, rows, app_settings.LIST_CACHE_SECONDS)
     return rows
 

@@ -133,9 +133,9 @@ def apply_rules(
         return items
     adapter = get_adapter()
 
-    def category(rec: Recommendation) -> str:
-        value = adapter.item_category_id(rec.item)
-        return "" if value is None else str(value)
+    def categories(rec: Recommendation) -> set[str]:
+        """Every category of the item, as rules store them (an item may have several)."""
+        return {str(value) for value in adapter.item_category_ids(rec.item) if value is not None}
 
     banned_items = set(exclude)
     banned_items |= {r.item_id for r in rules if r.kind == "exclude" and r.item_id}
@@ -143,7 +143,7 @@ def apply_rules(
     out = [
         rec
         for rec in items
-        if rec.item.pk not in banned_items and category(rec) not in banned_categories
+        if rec.item.pk not in banned_items and not (categories(rec) & banned_categories)
     ]
 
     boosts: dict[str, float] = {}
@@ -151,14 +151,18 @@ def apply_rules(
         if rule.kind == "boost" and rule.category and rule.multiplier > 0:
             boosts[rule.category] = boosts.get(rule.category, 1.0) * rule.multiplier
     if boosts:
-        ranked = sorted(
-            enumerate(out), key=lambda pair: (pair[0] + 1) / boosts.get(category(pair[1]), 1.0)
-        )
+
+        def boost(rec: Recommendation) -> float:
+            """The strongest boost among the item's categories (not their product: an item
+            in two boosted categories is not pushed twice)."""
+            return max((boosts[c] for c in categories(rec) if c in boosts), default=1.0)
+
+        ranked = sorted(enumerate(out), key=lambda pair: (pair[0] + 1) / boost(pair[1]))
         out = [rec for _, rec in ranked]
 
     pins = [r for r in rules if r.kind == "pin" and r.item_id and r.item_id not in banned_items]
     if pins:
-        out = _pin(placement, out, pins, banned_categories, category)
+        out = _pin(placement, out, pins, banned_categories, categories)
     return out
 
 
@@ -167,7 +171,7 @@ def _pin(
     out: list[Recommendation],
     pins: list[Rule],
     banned_categories: set[str],
-    category: Any,
+    categories: Any,
 ) -> list[Recommendation]:
     present = {rec.item.pk: rec for rec in out}
     missing = {rule.item_id for rule in pins} - set(present)
@@ -178,7 +182,7 @@ def _pin(
     pinned: list[tuple[int, Recommendation]] = []
     for rule in sorted(pins, key=lambda r: (r.position, r.pk)):
         rec = present.get(rule.item_id)
-        if rec is None or rule.item_id in seen or category(rec) in banned_categories:
+        if rec is None or rule.item_id in seen or categories(rec) & banned_categories:
             continue
         seen.add(rule.item_id)
         pinned.append((rule.position, dataclasses.replace(rec, strategy="pinned", version_id=None)))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from django import template
@@ -85,12 +85,17 @@ def _render(
         if html is not None:
             return html
     entries = []
+    adapter = get_adapter()
     for rec in recommendations:
         payload = serving.item_payload(rec.item)
         # The template asks for an image: a missing key costs the engine three failed
         # lookups per card (and renders the same as an empty one).
         payload.setdefault("image", "")
-        entries.append({"rec": rec, "item": rec.item, "payload": payload})
+        # The price as the adapter prints it, in this page's language (cards are memoised
+        # per language, payloads are not). A callable: the template engine calls it only
+        # for a card it renders, not for one served from the memo.
+        price = partial(adapter.format_price, payload)
+        entries.append({"rec": rec, "item": rec.item, "payload": payload, "price": price})
     values = {
         "title": title,
         "placement": placement,

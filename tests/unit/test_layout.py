@@ -86,3 +86,19 @@ def test_ml_never_imports_django(path):
             names = ["recommendations"]  # reaching out of ml/
         assert not [n for n in names if n.split(".")[0] in ("django", "rest_framework")], path
         assert "recommendations" not in names, path
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in APP.rglob("*.py") if "contrib" not in p.relative_to(APP).parts),
+    ids=lambda p: str(p.relative_to(APP)),
+)
+def test_only_contrib_imports_a_shop_framework(path):
+    """django-oscar support lives in contrib/oscar/; the rest of the app runs without it."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        assert not [n for n in names if n.split(".")[0] == "oscar"], path

@@ -1,0 +1,2 @@
+"""Integrations with other Django shop frameworks; each imports its framework, the core
+app never does."""

@@ -1,0 +1,10 @@
+"""Oscar's URLs, as its docs wire them, plus the app's."""
+
+from django.apps import apps
+from django.urls import include, path
+
+urlpatterns = [
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("recommendations.urls")),
+    path("", include(apps.get_app_config("oscar").urls[0])),
+]
