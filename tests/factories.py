@@ -93,7 +93,13 @@ def clustered_log(n_users: int = 160, n_items: int = 40, clusters: int = 4, seed
             days_before_last = 40 * (baskets - 1 - b // 3)
             when = last_basket + timedelta(hours=u) - timedelta(days=days_before_last)
             rows.append(
-                Interaction(visitor_id=f"visitor-{u}", item=p, event="purchase", created_at=when)
+                Interaction(  # what the shop's server recorded: a verified purchase
+                    visitor_id=f"visitor-{u}",
+                    item=p,
+                    event="purchase",
+                    client_event_id=f"server:clustered-{u}-{b}",
+                    created_at=when,
+                )
             )
             rows.append(
                 Interaction(

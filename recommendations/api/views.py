@@ -11,23 +11,25 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import serving
 from ..adapters import get_adapter
-from ..models import CustomerInsight, Interaction
+from ..models import CustomerInsight, Event, Interaction
 from ..tracking import recording, visitors
 from ..tracking.middleware import mark_personal
 from .serializers import (
+    PURCHASES_REFUSED,
     CustomerInsightSerializer,
     EventBatchResultSerializer,
     EventBatchSerializer,
     ListParamsSerializer,
     RecommendationListSerializer,
     VisitorSerializer,
+    is_integration,
 )
 from .throttling import EventsThrottle, ReadsThrottle, VisitorsThrottle
 
@@ -276,10 +278,18 @@ class EventsView(APIView):
             return Response(body, status=status.HTTP_200_OK)
         user = request.user if request.user.is_authenticated else None
         visitor_id = batch.validated_data.get("visitor_id") or ""
+        integration = is_integration(user)
         for e in events:
+            if e["event"] == Event.PURCHASE and not integration:  # the serializer refused it
+                raise PermissionDenied(PURCHASES_REFUSED)
             if e.get("client_event_id"):
-                e["client_event_id"] = recording.shopper_event_id(
-                    e["client_event_id"], user.pk if user else None, visitor_id
+                e["client_event_id"] = (
+                    # An integration's sales: verified, de-duplicated within its own ids.
+                    f"api:{user.pk}/{e['client_event_id']}"
+                    if e["event"] == Event.PURCHASE
+                    else recording.shopper_event_id(
+                        e["client_event_id"], user.pk if user else None, visitor_id
+                    )
                 )
         ids = [e["client_event_id"] for e in events if e.get("client_event_id")]
         duplicates = (
