@@ -230,3 +230,16 @@ def test_a_broken_signal_payload_is_logged_not_raised(caplog):
     signals.order_paid.send(sender=None, request=None, order=order, lines=None)
     assert not Interaction.objects.exists()
     assert f"order {order.pk}: its purchases were not recorded" in caplog.text
+
+
+def test_an_integrations_purchase_is_still_strict(api):
+    item = factories.product()
+    api.credentials(**basic_auth(integration_user()))
+    payload = {"events": [purchase(item, value="-1.00"), purchase(item, value="1000000.01")]}
+    response = api.post(EVENTS, payload, format="json")
+    assert response.status_code == 400
+    errors = response.json()["events"]
+    assert "value" in errors["0"] and "value" in errors["1"]
+    unknown = api.post(EVENTS, {"events": [purchase(item, price="3")]}, format="json")
+    assert unknown.status_code == 400 and "Unknown field" in str(unknown.json())
+    assert not Interaction.objects.exists()
