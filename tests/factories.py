@@ -72,6 +72,7 @@ def clustered_log(n_users: int = 160, n_items: int = 40, clusters: int = 4, seed
     days ago: the temporal test (a 30-day window) sees every shopper's history and next
     basket. Returns the products."""
     import random
+    import uuid
     from datetime import timedelta
 
     from django.utils import timezone
@@ -97,7 +98,7 @@ def clustered_log(n_users: int = 160, n_items: int = 40, clusters: int = 4, seed
                     visitor_id=f"visitor-{u}",
                     item=p,
                     event="purchase",
-                    client_event_id=f"server:clustered-{u}-{b}",
+                    client_event_id=f"server:{uuid.uuid4().hex}",
                     created_at=when,
                 )
             )

@@ -273,12 +273,14 @@ class EventsView(APIView):
         batch = EventBatchSerializer(data=request.data, context={"request": request})
         batch.is_valid(raise_exception=True)
         events = batch.validated_data["events"]
-        if not recording.should_track(request._request):
+        integration = is_integration(request.user)
+        # A server integration reports sales, not its own browsing: its user agent (curl,
+        # python-requests) is not a crawler's, and it has no opt-out of its own.
+        if not recording.should_track(None if integration else request._request):
             body = {"received": len(events), "stored": 0, "duplicates": 0, "tracked": False}
             return Response(body, status=status.HTTP_200_OK)
         user = request.user if request.user.is_authenticated else None
         visitor_id = batch.validated_data.get("visitor_id") or ""
-        integration = is_integration(user)
         for e in events:
             if e["event"] == Event.PURCHASE and not integration:  # the serializer refused it
                 raise PermissionDenied(PURCHASES_REFUSED)
@@ -305,7 +307,9 @@ class EventsView(APIView):
             {
                 "event": e["event"],
                 "item": e["item"],
-                "user": user,
+                # An integration reports sales for shoppers: they are the batch's visitor
+                # (or no one), never the integration's own account.
+                "user": None if integration and e["event"] == Event.PURCHASE else user,
                 "visitor_id": visitor_id,
                 "quantity": e["quantity"],
                 "value": e.get("value"),

@@ -97,6 +97,7 @@ def test_an_integrations_purchase_is_stored_verified_and_counts(api):
     assert stored.client_event_id == f"api:{service.pk}/pos-1"
     assert is_verified_event_id(stored.client_event_id)
     assert stored.value == Decimal("12.50") and stored.quantity == 2
+    assert stored.user_id is None and stored.visitor_id == "phone-2222222"  # the shopper's
     # a view keeps the shopper's namespace: not a verified id
     assert not is_verified_event_id(Interaction.objects.get(event="view").client_event_id)
     assert [row[0] for row in popular_rows(None)] == [sold.pk]
@@ -243,3 +244,13 @@ def test_an_integrations_purchase_is_still_strict(api):
     unknown = api.post(EVENTS, {"events": [purchase(item, price="3")]}, format="json")
     assert unknown.status_code == 400 and "Unknown field" in str(unknown.json())
     assert not Interaction.objects.exists()
+
+
+def test_an_integrations_http_client_is_not_taken_for_a_bot(api):
+    item = factories.product()
+    api.credentials(**basic_auth(integration_user()))
+    response = api.post(
+        EVENTS, {"events": [purchase(item)]}, format="json", HTTP_USER_AGENT="python-requests/2.32"
+    )
+    assert response.status_code == 201 and response.json()["tracked"] is True
+    assert Interaction.objects.filter(event="purchase", item=item).count() == 1
