@@ -21,6 +21,10 @@ $(VENV)/.installed: requirements.txt
 
 setup: $(VENV)/.installed
 
+# The local demo runs with DEBUG on (and its built-in key); a deployment sets its own
+# environment instead (docs/operations.md).
+demo-data run: export DJANGO_DEBUG ?= 1
+
 demo-data: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py shop_load_online_retail --if-empty

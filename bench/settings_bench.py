@@ -8,6 +8,9 @@ Used as ``DJANGO_SETTINGS_MODULE=settings_bench`` with ``bench/`` on PYTHONPATH.
 import os
 from pathlib import Path
 
+# Bench databases are throwaway: a fixed key, DEBUG as the bench sets it (off by default).
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-not-secret-" + "b3nch" * 10)
+
 from shop.settings import *  # noqa: F403
 from shop.settings import MEDIA_ROOT, RECOMMENDATIONS
 

@@ -1,7 +1,8 @@
 """Settings of the demo shop.
 
 Embedded defaults need nothing running: SQLite, a local-memory cache and eager Celery.
-Each service is switched on by one environment variable:
+Each service is switched on by one environment variable (deployment settings, DEBUG and
+the secret key: docs/operations.md):
 
 - ``DATABASE_URL`` (e.g. ``postgres://127.0.0.1:5432/shop``)
 - ``REDIS_URL`` (the cache, e.g. ``redis://127.0.0.1:6379/1``)
@@ -12,16 +13,50 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from recommendations.learning.schedules import beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SECRET_KEY = os.environ.get(
-    "DJANGO_SECRET_KEY", "demo-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
-)
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
-ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+def env_list(name: str, default: str = "") -> list[str]:
+    """A comma-separated environment variable as a list (blanks dropped)."""
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, "1" if default else "0") == "1"
+
+
+# --- deployment: see docs/operations.md, "Deploying the demo shop" -------------------
+# Off unless asked for: `make run` sets DJANGO_DEBUG=1 for the local demo.
+DEBUG = env_flag("DJANGO_DEBUG")
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:  # a guessable key signs sessions, visitor ids and password resets
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Set it to a long random value (see "
+            "docs/operations.md), or set DJANGO_DEBUG=1 to run the local demo."
+        )
+    SECRET_KEY = "demo-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"
+# Old keys still accepted while sessions and visitor ids signed with them expire.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# Behind a TLS-terminating proxy that sets this header (e.g. HTTP_X_FORWARDED_PROTO) to
+# "https": request.is_secure() then believes it, and so do the Secure flags that follow it
+# (the visitor cookie's). Only set it when the proxy always overwrites the header.
+if os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (os.environ["DJANGO_SECURE_PROXY_SSL_HEADER"], "https")
+# The site is served over HTTPS only: secure cookies, redirect to https, HSTS.
+HTTPS = env_flag("DJANGO_HTTPS")
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000" if HTTPS else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env_flag("DJANGO_HSTS_PRELOAD")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

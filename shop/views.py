@@ -15,7 +15,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_cookie
 
 from recommendations import signals
 
@@ -24,6 +26,8 @@ from .forms import QuantityForm, SignUpForm
 from .models import Category, Order, OrderLine, Product
 
 PAGE_SIZE = 24
+#: One shopper's own page (their cart, their orders): no shared cache may keep it.
+personal_page = cache_control(private=True)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -140,6 +144,8 @@ def cart_remove(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("cart")
 
 
+@personal_page
+@vary_on_cookie
 def cart_detail(request: HttpRequest) -> HttpResponse:
     cart = Cart(request)
     lines = cart.lines()
@@ -213,6 +219,8 @@ def _place_order(request: HttpRequest, cart: Cart) -> Order:
 
 
 @login_required
+@personal_page
+@vary_on_cookie
 def order_list(request: HttpRequest) -> HttpResponse:
     orders = (
         Order.objects.filter(user=request.user)
@@ -224,6 +232,8 @@ def order_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@personal_page
+@vary_on_cookie
 def order_detail(request: HttpRequest, number: str) -> HttpResponse:
     order = get_object_or_404(Order, number=number, user=request.user)
     lines = order.lines.select_related("product")

@@ -72,6 +72,7 @@ def clustered_log(n_users: int = 160, n_items: int = 40, clusters: int = 4, seed
     days ago: the temporal test (a 30-day window) sees every shopper's history and next
     basket. Returns the products."""
     import random
+    import uuid
     from datetime import timedelta
 
     from django.utils import timezone
@@ -93,7 +94,13 @@ def clustered_log(n_users: int = 160, n_items: int = 40, clusters: int = 4, seed
             days_before_last = 40 * (baskets - 1 - b // 3)
             when = last_basket + timedelta(hours=u) - timedelta(days=days_before_last)
             rows.append(
-                Interaction(visitor_id=f"visitor-{u}", item=p, event="purchase", created_at=when)
+                Interaction(  # what the shop's server recorded: a verified purchase
+                    visitor_id=f"visitor-{u}",
+                    item=p,
+                    event="purchase",
+                    client_event_id=f"server:{uuid.uuid4().hex}",
+                    created_at=when,
+                )
             )
             rows.append(
                 Interaction(

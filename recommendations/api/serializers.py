@@ -24,6 +24,20 @@ MAX_EVENT_AGE = timedelta(days=7)
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+#: Who may send purchases: a server integration, authenticated by DRF's configured
+#: authentication. A purchase from a shopper's app or browser is refused (recommendations.verified).
+INTEGRATION_PERMISSION = "recommendations.add_interaction"
+PURCHASES_REFUSED = (
+    "Purchases are recorded by the shop's server (its order_paid signal), or sent by an "
+    "authenticated server integration holding the recommendations.add_interaction permission."
+)
+
+
+def is_integration(user: Any) -> bool:
+    """A signed-in account the shop trusts to report sales (not a shopper's app)."""
+    return bool(user and user.is_authenticated and user.has_perm(INTEGRATION_PERMISSION))
+
+
 def serialize_item(item: Any, context: dict | None = None) -> dict[str, Any]:
     """An item as the API shows it: ``ITEM_SERIALIZER`` when set, else the adapter's payload
     (computed once per cached item object, see ``serving.item_payload``)."""
@@ -160,6 +174,10 @@ class EventBatchSerializer(StrictSerializer):
         errors = {
             i: {"item": ["No such item."]} for i, e in enumerate(events) if e["item"] not in known
         }
+        if not is_integration(self.context["request"].user):
+            for i, e in enumerate(events):
+                if e["event"] == Event.PURCHASE:
+                    errors[i] = {**errors.get(i, {}), "event": [PURCHASES_REFUSED]}
         ids = [e.get("client_event_id") for e in events if e.get("client_event_id")]
         if len(ids) != len(set(ids)):
             raise serializers.ValidationError("client_event_id values repeat within the batch.")

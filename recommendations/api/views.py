@@ -12,17 +12,18 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import serving
 from ..adapters import get_adapter
-from ..models import CustomerInsight, Interaction
+from ..models import CustomerInsight, Event, Interaction
 from ..tracking import consent, recording, visitors
 from ..tracking.middleware import mark_personal
 from .serializers import (
+    PURCHASES_REFUSED,
     ConsentChoiceSerializer,
     ConsentStateSerializer,
     CustomerInsightSerializer,
@@ -31,6 +32,7 @@ from .serializers import (
     ListParamsSerializer,
     RecommendationListSerializer,
     VisitorSerializer,
+    is_integration,
 )
 from .throttling import EventsThrottle, ReadsThrottle, VisitorsThrottle
 
@@ -315,7 +317,10 @@ class EventsView(APIView):
         batch = EventBatchSerializer(data=request.data, context={"request": request})
         batch.is_valid(raise_exception=True)
         events = batch.validated_data["events"]
-        if not recording.should_track(request._request) or (
+        integration = is_integration(request.user)
+        # A server integration reports sales, not its own browsing: its user agent (curl,
+        # python-requests) is not a crawler's, and it has no opt-out of its own.
+        if not recording.should_track(None if integration else request._request) or (
             not request.user.is_authenticated
             and consent.visitor_declined(batch.validated_data.get("visitor_id"))
         ):
@@ -324,9 +329,16 @@ class EventsView(APIView):
         user = request.user if request.user.is_authenticated else None
         visitor_id = batch.validated_data.get("visitor_id") or ""
         for e in events:
+            if e["event"] == Event.PURCHASE and not integration:  # the serializer refused it
+                raise PermissionDenied(PURCHASES_REFUSED)
             if e.get("client_event_id"):
-                e["client_event_id"] = recording.shopper_event_id(
-                    e["client_event_id"], user.pk if user else None, visitor_id
+                e["client_event_id"] = (
+                    # An integration's sales: verified, de-duplicated within its own ids.
+                    f"api:{user.pk}/{e['client_event_id']}"
+                    if e["event"] == Event.PURCHASE
+                    else recording.shopper_event_id(
+                        e["client_event_id"], user.pk if user else None, visitor_id
+                    )
                 )
         ids = [e["client_event_id"] for e in events if e.get("client_event_id")]
         duplicates = (
@@ -342,7 +354,9 @@ class EventsView(APIView):
             {
                 "event": e["event"],
                 "item": e["item"],
-                "user": user,
+                # An integration reports sales for shoppers: they are the batch's visitor
+                # (or no one), never the integration's own account.
+                "user": None if integration and e["event"] == Event.PURCHASE else user,
                 "visitor_id": visitor_id,
                 "quantity": e["quantity"],
                 "value": e.get("value"),

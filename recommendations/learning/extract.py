@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import FloatField, Func
 
 from ..models import Event, Interaction
+from ..verified import verified_purchases_q
 
 CHUNK = 50_000
 EVENT_CATEGORIES = pd.CategoricalDtype(Event.values)
@@ -62,8 +63,10 @@ def extract_log(
     since: datetime | None = None, until: datetime | None = None, chunk_size: int = CHUNK
 ) -> pd.DataFrame:
     """Columns ``user`` (int64: user pk, or a negative code per anonymous visitor), ``item``
-    (int64 item pk), ``event`` (categorical) and ``timestamp`` (UTC). Sorted by nothing."""
-    qs = Interaction.objects.order_by()
+    (int64 item pk), ``event`` (categorical) and ``timestamp`` (UTC). Sorted by nothing.
+    Rows of no shopper (a guest order recorded without a request) are left out: they would
+    make one shopper of every such guest."""
+    qs = Interaction.objects.order_by().exclude(user__isnull=True, visitor_id="")
     if since is not None:
         qs = qs.filter(created_at__gte=since)
     if until is not None:
@@ -119,9 +122,10 @@ def order_lines(since: datetime | None = None, customers_only: bool = False) -> 
     A basket is an order: the lines ``order_paid`` records share the id ``order:<pk>`` (and
     the demo import's ``import:<invoice>``) in their ``client_event_id``; a purchase sent
     without one (an API client's) is grouped with its shopper's other purchases of the same
-    instant. ``customers_only``: signed-in users' purchases only.
+    instant. ``customers_only``: signed-in users' purchases only. Only server-verified
+    purchases (:mod:`recommendations.verified`): a client cannot invent baskets.
     """
-    qs = Interaction.objects.order_by().filter(event=Event.PURCHASE)
+    qs = Interaction.objects.order_by().filter(verified_purchases_q())
     if since is not None:
         qs = qs.filter(created_at__gte=since)
     if customers_only:

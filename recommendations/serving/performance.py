@@ -7,9 +7,10 @@ Definitions (also shown on the admin page):
   placement (``related:v3``). Each click is matched to the shopper's latest impression of
   that placement before it (within ``IMPRESSION_LOOKBACK``, preferring one that showed the
   clicked item): that impression gives the click its model version and A/B variant;
-- an **attributed purchase** is a purchase of the clicked item by the same shopper (user or
-  visitor id) within the attribution window after the click (setting
-  ``ATTRIBUTION_WINDOW_HOURS``, 24 by default); the latest such click gets the credit;
+- an **attributed purchase** is a server-verified purchase (:mod:`recommendations.verified`)
+  of the clicked item by the same shopper (user or visitor id) within the attribution window
+  after the click (setting ``ATTRIBUTION_WINDOW_HOURS``, 24 by default); the latest such
+  click gets the credit;
 - **CTR** = clicks / impressions; **conversion** = attributed purchases / clicks;
   **revenue** = the attributed purchase lines' value.
 
@@ -45,6 +46,7 @@ from django.utils import timezone
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..models import Event, Experiment, Impression, Interaction
+from ..verified import verified_purchases_q
 
 #: A click is matched to an impression shown at most this long before it.
 IMPRESSION_LOOKBACK = timedelta(hours=24)
@@ -195,8 +197,8 @@ def attributed_purchases(since: datetime, until: datetime) -> Iterable[tuple]:
         .values("pk")[:1]
     )
     return (
-        Interaction.objects.filter(
-            event=Event.PURCHASE, created_at__gte=since, created_at__lt=until
+        Interaction.objects.filter(  # server-verified purchases only: revenue is the shop's
+            verified_purchases_q(), created_at__gte=since, created_at__lt=until
         )
         .annotate(click_id=Subquery(click))
         .filter(click_id__isnull=False)

@@ -14,6 +14,7 @@ from .. import cache_keys
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..models import Event, Interaction
+from ..verified import verified_purchases_q
 from .catalogue import item_cache
 
 POPULAR_DEPTH = 500  # popular items kept per window: enough for any category fallback
@@ -34,7 +35,7 @@ def popular_rows(window_days: int | None) -> list[tuple[int, int, tuple[Any, ...
     if rows is not None:
         derived[memo_key] = (time.monotonic() + POPULAR_MEMO_SECONDS, rows)
         return rows
-    purchases = Interaction.objects.filter(event=Event.PURCHASE)
+    purchases = Interaction.objects.filter(verified_purchases_q())  # the shop's word only
     newest = purchases.aggregate(newest=Max("created_at"))["newest"]
     if newest is not None and window_days:
         recent = purchases.filter(created_at__gte=newest - timedelta(days=window_days))
@@ -64,7 +65,9 @@ def _count_by_item(qs) -> Iterable[tuple[int, int]]:
 
 
 def trending_rows(window_days: int) -> list[tuple[int, float]]:
-    events = Interaction.objects.filter(event__in=[Event.PURCHASE, Event.VIEW, Event.ADD_TO_CART])
+    events = Interaction.objects.filter(
+        Q(event__in=[Event.VIEW, Event.ADD_TO_CART]) | verified_purchases_q()
+    )
     newest = events.aggregate(newest=Max("created_at"))["newest"]
     if newest is None:
         return []

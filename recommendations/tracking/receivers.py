@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +16,8 @@ from ..adapters import get_adapter
 from . import consent, recording
 from .middleware import rotate
 from .privacy import forget
+
+logger = logging.getLogger(__name__)
 
 
 @receiver(signals.item_viewed, dispatch_uid="recommendations.item_viewed")
@@ -40,6 +43,16 @@ def on_item_removed_from_cart(
 def on_order_paid(
     sender: Any, request: Any, order: Any, lines: Any, user: Any = None, **kwargs: Any
 ) -> None:
+    """Runs inside the shop's checkout: whatever goes wrong here is logged, never raised
+    (a sale must not fail because its tracking did). A guest order sent without a request
+    or user is recorded without a shopper: it still counts for popularity and baskets."""
+    try:
+        _record_order(request, order, lines, user)
+    except Exception:
+        logger.exception("order %s: its purchases were not recorded", getattr(order, "pk", order))
+
+
+def _record_order(request: Any, order: Any, lines: Any, user: Any) -> None:
     if not recording.should_track(request):
         return
     if user is None and request is not None and request.user.is_authenticated:
@@ -62,7 +75,7 @@ def on_order_paid(
     ]
     result = recording.record_many(rows)
     if result.rejected:
-        raise recording.TrackingError(f"order {order.pk}: rejected lines {result.rejected}")
+        logger.warning("order %s: lines not recorded: %s", order.pk, result.rejected)
 
 
 @receiver(user_logged_in, dispatch_uid="recommendations.merge_visitor_on_login")

@@ -23,6 +23,7 @@ from django.utils import timezone
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..models import Event, Interaction
+from ..verified import server_event_id
 from . import buffer, consent
 from .storage import insert_rows, invalidate
 
@@ -169,7 +170,9 @@ def validate_event(
     if len(visitor_id) > MAX_VISITOR_ID_LENGTH:
         raise TrackingError(f"visitor_id is longer than {MAX_VISITOR_ID_LENGTH} characters.")
     user_id = getattr(user, "pk", None) if user is not None else None
-    if user_id is None and not visitor_id:
+    if user_id is None and not visitor_id and event != Event.PURCHASE:
+        # A guest order the shop sends without a request is still a sale: it counts for
+        # popularity and baskets, it just belongs to no shopper.
         raise TrackingError("An event needs a signed-in user or an anonymous visitor_id.")
     if value is not None:
         try:
@@ -191,6 +194,10 @@ def validate_event(
         raise TrackingError(f"source is longer than {MAX_SOURCE_LENGTH} characters.")
     if client_event_id is not None and not (0 < len(client_event_id) <= MAX_EVENT_ID_LENGTH):
         raise TrackingError(f"client_event_id must be 1 to {MAX_EVENT_ID_LENGTH} characters.")
+    if event == Event.PURCHASE:
+        # Callers of record() are the shop's server code: its purchases are verified
+        # (recommendations.verified). The events API refuses purchases from anyone else.
+        client_event_id = server_event_id(client_event_id)
     if created_at is None:
         created_at = timezone.now()
     elif timezone.is_naive(created_at):

@@ -10,15 +10,19 @@ from django.views.decorators.http import require_POST
 from ..conf import get_item_model
 from . import recording
 from .keys import is_pk_text
+from .origin import is_cross_site
 from .ratelimit import client_address, count_in_window
 
 CLICKS_PER_MINUTE = 60
 
 
-@csrf_exempt  # sendBeacon cannot send a CSRF header; the worst forgery is one click event
+@csrf_exempt  # sendBeacon cannot send a CSRF header: cross-site posts are refused instead
 @require_POST
 def click(request: HttpRequest) -> HttpResponse:
-    """``POST item=<pk>&source=<placement:vN>``: 204 when recorded or deliberately dropped."""
+    """``POST item=<pk>&source=<placement:vN>``: 204 when recorded or deliberately dropped;
+    403 when the browser says another site sent it (:mod:`.origin`)."""
+    if is_cross_site(request):
+        return HttpResponse("cross-site click refused", status=403, content_type="text/plain")
     # Per address: a client without a cookie gets a new visitor id on every request.
     key = f"recommendations:clicks:{client_address(request)}"
     if count_in_window(cache, key, 60) > CLICKS_PER_MINUTE:

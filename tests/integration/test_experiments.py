@@ -153,6 +153,7 @@ def test_results_count_visitors_clicks_and_purchases_per_variant(admin_client, s
                         item=items[2],
                         event="purchase",
                         value=Decimal("4.00"),
+                        client_event_id=f"order:{vid}:0",  # the shop's own (verified)
                         created_at=t0 + timedelta(hours=1),
                     )
                 )

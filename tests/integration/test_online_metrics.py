@@ -178,9 +178,16 @@ def activity():
     ]
     Interaction.objects.bulk_create(
         Interaction(
-            visitor_id=v, item=i, event=e, value=val and Decimal(val), source=s, created_at=when
+            visitor_id=v,
+            item=i,
+            event=e,
+            value=val and Decimal(val),
+            source=s,
+            # Purchases as the shop's checkout records them (verified); clicks carry no id.
+            client_event_id=f"order:{n}:0" if e == "purchase" else None,
+            created_at=when,
         )
-        for v, i, e, val, s, when in rows
+        for n, (v, i, e, val, s, when) in enumerate(rows)
     )
     return x, y
 
