@@ -77,7 +77,7 @@ def test_staff_operate_versions_and_rules_in_the_browser(live_server, page, monk
         assert page.locator("svg.rec-chart").count() >= 3  # metrics + loss + validation
         title = page.locator("svg.rec-chart > text", has_text="Training loss per epoch")
         assert title.is_visible()
-        ARTIFACTS.mkdir(exist_ok=True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "e2e-admin-version.png"), full_page=True)
 
         # Activate the first version, then roll back: the API follows.

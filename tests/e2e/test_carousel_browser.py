@@ -26,7 +26,7 @@ def test_carousels_render_and_a_click_is_attributed(live_server, browser):
         page.goto(f"{live_server.url}/products/{items[0].pk}/")
         related = page.locator('section[data-rec-placement="related"]')
         assert related.is_visible()
-        ARTIFACTS.mkdir(exist_ok=True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "e2e-product-page.png"), full_page=True)
 
         link = related.locator("a.rec-link").first
