@@ -1,4 +1,4 @@
-""""Not interested": the endpoint, its refusals, the item gone from every list of that
+""" "Not interested": the endpoint, its refusals, the item gone from every list of that
 shopper (and only theirs), privacy, and training."""
 
 import pytest
