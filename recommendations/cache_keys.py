@@ -12,6 +12,12 @@ def visitor(user_id: int | None, visitor_id: str | None) -> str:
     return f"recommendations:visitor:{'u' + str(user_id) if user_id else 'v' + (visitor_id or '')}"
 
 
+def dismissed(user_id: int | None, visitor_id: str | None) -> str:
+    """One key per shopper holding the items they said "not interested" in."""
+    who = f"u{user_id}" if user_id else f"v{visitor_id or ''}"
+    return f"recommendations:dismissed:{who}"
+
+
 def related(version_id: int, kind: str, item_id: int) -> str:
     return f"recommendations:related:{version_id}:{kind}:{item_id}"
 

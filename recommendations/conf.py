@@ -19,13 +19,16 @@ from django.utils.module_loading import import_string
 DEFAULTS: dict[str, Any] = {
     # Dotted path of the adapter class (see adapters.py) that knows the shop's specifics.
     "ADAPTER": "recommendations.adapters.DefaultAdapter",
-    # How much each event says about a shopper's taste, for training. 0 ignores the event.
+    # How much each event says about a shopper's taste, for training. 0 ignores the event;
+    # a negative weight vetoes: the item leaves that shopper's training row (and fold-in
+    # row) whatever else they did with it.
     "EVENT_WEIGHTS": {
         "view": 1.0,
         "add_to_cart": 3.0,
         "remove_from_cart": 0.0,
         "purchase": 5.0,
         "click": 0.0,  # the view that follows a click already counts
+        "not_interested": -1.0,  # a dismissed item ("not interested"): a veto
     },
     # Events older than this many days are pruned by recommendations_prune (None keeps all).
     "RETENTION_DAYS": 730,
@@ -166,6 +169,22 @@ DEFAULTS: dict[str, Any] = {
     "IMPRESSIONS_ENABLED": True,
     "IMPRESSIONS_FLUSH_ROWS": 200,
     "IMPRESSIONS_FLUSH_SECONDS": 1.0,
+    # --- exploration (serving/exploration.py) ----------------------------------------------
+    # A share of each list's positions (0 to 1; 0 = off) goes to visible items shown fewer
+    # than MAX_IMPRESSIONS times, picked by Thompson sampling on their clicks and impressions
+    # (Beta(clicks + 1, impressions - clicks + 1)). PLACEMENTS overrides SHARE per placement
+    # ({"for_you": 0.25}); an A/B variant's exploration_share overrides both. Counts come from
+    # the latest SAMPLE impressions of the last WINDOW_DAYS, refreshed every CACHE_SECONDS;
+    # at most MAX_CANDIDATES items (a random subset of the rest) are sampled per request.
+    "EXPLORATION": {
+        "SHARE": 0.0,
+        "PLACEMENTS": {},
+        "MAX_IMPRESSIONS": 100,
+        "WINDOW_DAYS": 30,
+        "SAMPLE": 50_000,
+        "MAX_CANDIDATES": 2_000,
+        "CACHE_SECONDS": 600,
+    },
     # --- buffered ingestion (buffer.py) ---------------------------------------------------
     # For busy shops: record() appends to a Redis list and tasks.flush_buffer writes in bulk.
     # If Redis is down, events are written directly: nothing is lost.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -14,6 +15,9 @@ class Event(models.TextChoices):
     PURCHASE = "purchase", "Purchase"
     #: A click on a recommendation (its ``source`` names the placement and version).
     CLICK = "click", "Recommendation click"
+    #: The shopper dismissed a recommended item ("not interested"): it leaves their lists for
+    #: good, and a negative EVENT_WEIGHTS entry removes it from their row in training.
+    NOT_INTERESTED = "not_interested", "Not interested"
 
 
 class Interaction(models.Model):
@@ -371,6 +375,15 @@ class ExperimentVariant(models.Model):
     )
     weight = models.PositiveSmallIntegerField(
         default=50, help_text="Share of the traffic, relative to the other variants' weights."
+    )
+    exploration_share = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=(
+            "Share of the list's positions given to rarely shown items (0 to 1); empty: the "
+            "placement's EXPLORATION setting."
+        ),
     )
 
     class Meta:

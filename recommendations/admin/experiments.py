@@ -42,7 +42,7 @@ class ExperimentVariantFormSet(forms.BaseInlineFormSet):
 class ExperimentVariantForm(forms.ModelForm):
     class Meta:
         model = ExperimentVariant
-        fields = ("name", "kind", "version", "weight")
+        fields = ("name", "kind", "version", "weight", "exploration_share")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import feedback, views
 
 urlpatterns = [
     path("for-me/", views.ForMeView.as_view(), name="for-me"),
@@ -21,4 +21,5 @@ urlpatterns = [
     path("events/", views.EventsView.as_view(), name="events"),
     path("visitors/", views.VisitorsView.as_view(), name="visitors"),
     path("consent/", views.ConsentView.as_view(), name="consent-api"),
+    path("feedback/", feedback.FeedbackView.as_view(), name="feedback"),
 ]

@@ -17,12 +17,15 @@ import scipy.sparse as sp
 #: Default strength of each event type. A purchase is the strongest evidence of preference, a
 #: cart addition is intent, a view is weak curiosity; a cart removal carries no positive signal,
 #: so weight 0 means "ignored" (it does not cancel the earlier add_to_cart either: the user still
-#: showed interest in the item).
+#: showed interest in the item). A negative weight is a veto: "not interested" removes the
+#: item from the shopper's row whatever else they did with it (a sum would let three views
+#: outvote the dismissal, and time decay would fade it; the shopper said no for good).
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "view": 1.0,
     "add_to_cart": 3.0,
     "remove_from_cart": 0.0,
     "purchase": 5.0,
+    "not_interested": -1.0,
 }
 
 #: Default time decay of the input, in days: the best of none / 30 / 90 / 365 on
@@ -116,7 +119,8 @@ def build_interaction_matrix(
     With ``half_life_days`` every event's weight is multiplied by ``0.5 ** (age / half_life)``
     before aggregation, age measured from ``now`` (default: the newest event in the log).
     Rows whose final weight is 0 (e.g. only ``remove_from_cart``) are dropped; users/items that
-    end up with no positive interaction do not get a row/column.
+    end up with no positive interaction do not get a row/column. An event of negative weight
+    (``not_interested``) vetoes its (user, item) pair: none of that pair's events count.
 
     ``item_ids`` / ``user_ids`` fix the columns / rows to a GIVEN index, in that order (a model's
     catalogue, a list of held-out shoppers): events of other items/users are dropped and a
@@ -132,6 +136,7 @@ def build_interaction_matrix(
     if "quantity" in df.columns:
         df = df[pd.to_numeric(df["quantity"], errors="coerce").fillna(1) > 0]
     w = _event_weights(df, DEFAULT_EVENT_WEIGHTS if event_weights is None else event_weights)
+    veto = w < 0  # read before decay: a dismissal never fades
     if half_life_days is not None:
         if half_life_days <= 0:
             raise ValueError("half_life_days must be positive")
@@ -139,6 +144,11 @@ def build_interaction_matrix(
             raise ValueError("time decay needs a 'timestamp' column")
         w = w * _decay(df["timestamp"], half_life_days, now)
     tmp = pd.DataFrame({"user": df["user"].to_numpy(), "item": df["item"].to_numpy(), "w": w})
+    if veto.any():  # pairs compared only among the vetoing shoppers' rows: few
+        vetoed = pd.MultiIndex.from_frame(tmp.loc[veto, ["user", "item"]])
+        suspects = np.flatnonzero(tmp["user"].isin(vetoed.get_level_values(0)).to_numpy())
+        pairs = pd.MultiIndex.from_frame(tmp.iloc[suspects][["user", "item"]])
+        tmp = tmp.drop(tmp.index[suspects[pairs.isin(vetoed)]])
     tmp = tmp[tmp["w"] > 0]
     if item_ids is not None:
         tmp = tmp[tmp["item"].isin(pd.Index(item_ids))]

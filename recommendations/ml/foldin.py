@@ -24,9 +24,12 @@ def event_row(
 ) -> sp.csr_matrix:
     """One shopper's events (model column, event type, age in days at scoring time) as the
     model's input row: each event weighs ``event_weights[event]`` (0 for unknown types),
-    times ``0.5 ** (age / half_life_days)``, summed per item; non-positive items dropped."""
+    times ``0.5 ** (age / half_life_days)``, summed per item; non-positive items dropped,
+    and an item with an event of negative weight ("not interested") dropped whole."""
     columns = np.asarray(columns, dtype=np.int64)
     w = np.fromiter((event_weights.get(e, 0.0) for e in events), np.float64, len(columns))
+    if (w < 0).any():
+        w[np.isin(columns, columns[w < 0])] = 0.0
     if half_life_days is not None:
         w = w * np.power(
             0.5, np.clip(np.asarray(ages_days, np.float64), 0.0, None) / half_life_days

@@ -3,7 +3,8 @@
 Rooms: :mod:`.lists` (the lists), :mod:`.assemble` (fallbacks, visibility, rules),
 :mod:`.catalogue` (epoch, item cache, fresh visibility), :mod:`.pool` (loaded model
 versions), :mod:`.personal` (fold-in for "for you"), :mod:`.history`, :mod:`.popularity`,
-:mod:`.rules`, :mod:`.experiments`, :mod:`.impressions`, :mod:`.performance` (online
+:mod:`.rules`, :mod:`.experiments`, :mod:`.impressions`, :mod:`.feedback` ("not
+interested"), :mod:`.exploration`, :mod:`.performance` (online
 metrics), :mod:`.request` (per-request memos), :mod:`.types`.
 """
 

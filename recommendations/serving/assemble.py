@@ -14,6 +14,8 @@ from ..adapters import get_adapter
 from ..conf import app_settings
 from . import request
 from .catalogue import fetch
+from .exploration import explore
+from .feedback import hidden
 from .popularity import popular_rows
 from .rules import apply_rules, rules_enabled, rules_for
 from .types import MODEL_STRATEGIES, Candidate, Reason, Recommendation, RecommendationList
@@ -36,7 +38,7 @@ def finish(
 ) -> RecommendationList:
     """At most ``k`` visible recommendations from ``candidates`` (then fallbacks), rules
     applied. ``known``: visibility already read in this request (no query needed for it)."""
-    exclude = exclude or set()
+    exclude = (exclude or set()) | hidden()  # what the shopper served said "not interested" in
     size = max(4 * k, k + 40)  # candidates checked: enough for sold-out items and rules
     pool = _distinct(candidates, exclude, size)
     if fallback and len(pool) < size:
@@ -47,6 +49,8 @@ def finish(
     result = _visible_recommendations(pool, placement, version_id, limit, known)
     if fallback and len(result) < k:
         result += _newest(placement, k - len(result), {rec.item.pk for rec in result} | exclude)
+    if fallback:  # a list that takes fill-ins may give some positions to exploration
+        result = explore(placement, result, k, exclude)
     result = apply_rules(placement, result, exclude=exclude)
     return RecommendationList(placement, version_id, result[:k])
 

@@ -49,6 +49,8 @@ class Variant:
     kind: str
     version_id: int | None
     weight: int
+    #: The share of positions this arm explores (None: the placement's setting).
+    exploration_share: float | None = None
 
     def serving_version(self) -> int | None:
         """What ``pool.serving_version`` gets: None keeps the active version."""
@@ -113,7 +115,7 @@ def running_experiments() -> list[RunningExperiment]:
                 starts_at=exp.starts_at,
                 ends_at=exp.ends_at,
                 variants=tuple(
-                    Variant(exp.pk, v.name, v.kind, v.version_id, v.weight)
+                    Variant(exp.pk, v.name, v.kind, v.version_id, v.weight, v.exploration_share)
                     for v in exp.variants.all()
                 ),
             )

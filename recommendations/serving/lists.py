@@ -24,6 +24,8 @@ from ..ml.policy import Exclusion
 from ..models import Event, RelatedItem
 from .assemble import POPULAR, finish, rules_in_force
 from .catalogue import item_cache, visible
+from .exploration import share
+from .feedback import dismissed, hidden
 from .history import history, history_visible, signed_in_id
 from .personal import fold_in
 from .pool import active_model, active_version_id
@@ -106,7 +108,7 @@ def _personal(
             candidates = fold_in(loaded, events, k * 3 + len(exclude), policy)
         if not candidates and kind == "buy_again":
             candidates = _by_purchases(events)
-        recent_items = [item for item, _, _ in events[:5]]
+        recent_items = [item for item, event, _ in events[:5] if event != Event.NOT_INTERESTED]
         hidden = _hidden(events, policy)  # the policy without a model (fallbacks) too
         cached[entry_key] = (candidates, recent_items, hidden)
         cache.set(key, cached, app_settings.VISITOR_CACHE_SECONDS)
@@ -115,7 +117,7 @@ def _personal(
         version_id,
         candidates,
         k,
-        exclude=exclude | hidden,
+        exclude=exclude | hidden | dismissed(user, visitor_id),
         fallback=fallback,
         context_items=recent_items,
     )
@@ -201,7 +203,8 @@ def recently_viewed(
         if event == Event.VIEW and item not in seen:
             seen[item] = is_visible
     candidates = [Candidate(item, float(-i), "history", VIEWED) for i, item in enumerate(seen)]
-    return finish(placement, None, candidates, k, exclude=set(exclude), fallback=False, known=seen)
+    exclude = set(exclude) | dismissed(user, visitor_id)
+    return finish(placement, None, candidates, k, exclude=exclude, fallback=False, known=seen)
 
 
 def _related(item: Model | int, kind: str, k: int | None, placement: str) -> RecommendationList:
@@ -226,8 +229,11 @@ def _related(item: Model | int, kind: str, k: int | None, placement: str) -> Rec
         enabled,
         rules_in_force(placement) if enabled else (),
     )
+    # One shopper's list (dismissed items left out, exploration drawn per request) is
+    # neither served from nor kept in the shared list cache.
+    own = bool(hidden()) or share(placement) > 0
     generation = item_cache.current()
-    hit = generation.lists.get(key)
+    hit = None if own else generation.lists.get(key)
     if hit is not None and hit[0] > time.monotonic():
         ids = [rec.item.pk for rec in hit[1].items]
         if visible(ids, also=generation.sibling_ids(item_id, key)) == set(ids):
@@ -267,7 +273,7 @@ def _related(item: Model | int, kind: str, k: int | None, placement: str) -> Rec
         context_items=[item_id] if not isinstance(item, Model) else None,
         category_hint=category_hint,
     )
-    if not result.items:  # rebuilt each time: it fills as soon as anything can be shown
+    if not result.items or own:  # rebuilt each time: it fills as soon as anything can be shown
         return result
     cached = RecommendationList(placement, version_id, result.items, memo={})
     generation.store_list(key, item_id, cached)

@@ -114,9 +114,9 @@ def forget(
                 count, _ = model._default_manager.filter(q).delete()
                 if count:
                     removed[model._meta.label] += count
-    keys = [cache_keys.visitor(None, v) for v in visitors]
+    keys = [key(None, v) for v in visitors for key in (cache_keys.visitor, cache_keys.dismissed)]
     if user_id is not None:
-        keys.append(cache_keys.visitor(user_id, None))
+        keys += [cache_keys.visitor(user_id, None), cache_keys.dismissed(user_id, None)]
     cache.delete_many(keys)
     removed["cached lists"] += len(keys)
     return removed

@@ -236,7 +236,7 @@ def merge_visitor_into_user(visitor_id: str, user: Any) -> int:
     except Exception:  # a log-in must not fail on the buffer: the merge covers the database
         logger.warning("event buffer unreachable: buffered events stay anonymous", exc_info=True)
     moved = Interaction.objects.filter(visitor_id=visitor_id, user__isnull=True).update(user=user)
-    invalidate({(user.pk, visitor_id)})
+    invalidate({(user.pk, visitor_id)}, dismissed={(user.pk, visitor_id)})
     return moved
 
 

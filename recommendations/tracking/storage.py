@@ -9,7 +9,7 @@ from django.db import connection
 
 from .. import cache_keys
 from ..db import bulk_insert
-from ..models import Interaction
+from ..models import Event, Interaction
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +50,26 @@ def insert_rows(rows: list[tuple]) -> None:
     bulk_insert(
         Interaction, COLUMNS, params, ignore_conflicts=True, conflict_fields=["client_event_id"]
     )
-    # The shoppers who acted get fresh "for you" lists on their next request.
-    invalidate({(row[0], row[1]) for row in rows})
+    # The shoppers who acted get fresh "for you" lists on their next request; those who
+    # dismissed an item, a fresh "not interested" set too.
+    invalidate(
+        {(row[0], row[1]) for row in rows},
+        dismissed={(row[0], row[1]) for row in rows if row[3] == Event.NOT_INTERESTED},
+    )
 
 
-def invalidate(shoppers: set[tuple[int | None, str]]) -> None:
+def invalidate(
+    shoppers: set[tuple[int | None, str]], dismissed: set[tuple[int | None, str]] = frozenset()
+) -> None:
+    """Drop the cached lists of ``shoppers``, and the cached "not interested" sets of
+    ``dismissed`` (kept apart: a page view must not cost a re-read of them)."""
     keys = set()
-    for user_id, visitor_id in shoppers:
-        if user_id:
-            keys.add(cache_keys.visitor(user_id, None))
-        if visitor_id:
-            keys.add(cache_keys.visitor(None, visitor_id))
+    for key, group in ((cache_keys.visitor, shoppers), (cache_keys.dismissed, dismissed)):
+        for user_id, visitor_id in group:
+            if user_id:
+                keys.add(key(user_id, None))
+            if visitor_id:
+                keys.add(key(None, visitor_id))
     try:
         cache.delete_many(list(keys))
     except Exception:  # a cache outage must not lose the event that was just written
