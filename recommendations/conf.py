@@ -178,7 +178,7 @@ DEFAULTS: dict[str, Any] = {
     # Entries kept per row of a dense item-item term (EASE, the VAE's EASE part) when it is
     # served: memory O(items x k) instead of items^2; None serves it dense (exact). The
     # NDCG@20 cost is in bench/results/serving_topk.md.
-    "SERVING_TOP_K": 256,
+    "SERVING_TOP_K": 64,
 }
 
 

@@ -31,7 +31,7 @@ from .recommender import Recommender, as_indices, topk_excluding, transform_valu
 SERVE_FORMAT = 1
 #: Entries kept per row of a dense item-item term; chosen on online-retail's temporal split
 #: (``bench/results/serving_topk.md``).
-DEFAULT_TOP_K = 256
+DEFAULT_TOP_K = 64
 #: Batches of at most this many rows take the per-row path (no BLAS threads to wake).
 SMALL_BATCH = 8
 #: Rows scored at once by the batch path (bounds the dense hidden layer's memory).

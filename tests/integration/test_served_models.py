@@ -81,7 +81,6 @@ def test_the_old_version_is_unloaded_when_the_active_one_changes(shop):
 
 
 def test_a_request_keeps_its_version_until_it_finishes(client, shop):
-    _, first = shop
     loaded = pool.active_model.get()  # this context's request serves the first version
     held = weakref.ref(loaded.model)
     del loaded
