@@ -196,6 +196,15 @@ DEFAULTS: dict[str, Any] = {
     # Where artifacts are kept: a STORAGES alias, and the folder inside it.
     "ARTIFACT_STORAGE": "default",
     "ARTIFACT_PREFIX": "recommendations/models",
+    # --- served models (learning/versions.py, ml/serving_model.py) -------------------------
+    # A local folder where each machine keeps the served form of a version as .npy files
+    # that every worker maps read-only (one shared copy); None: a folder in the system's
+    # temporary directory. Derived data: it may be deleted at any time.
+    "SERVING_CACHE_DIR": None,
+    # Entries kept per row of a dense item-item term (EASE, the VAE's EASE part) when it is
+    # served: memory O(items x k) instead of items^2; None serves it dense (exact). The
+    # NDCG@20 cost is in bench/results/serving_topk.md.
+    "SERVING_TOP_K": 64,
 }
 
 

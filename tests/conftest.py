@@ -13,6 +13,11 @@ def pytest_configure(config):
         path = tempfile.mkdtemp(prefix="recommendations-test-media-")
         os.environ["DJANGO_MEDIA_ROOT"] = path
         config.add_cleanup(lambda: shutil.rmtree(path, ignore_errors=True))
+    # Served models are cached in a folder of the temporary directory (SERVING_CACHE_DIR
+    # unset): this session's, and its subprocesses', go to a folder removed at the end.
+    scratch = tempfile.mkdtemp(prefix="recommendations-test-tmp-")
+    os.environ["TMPDIR"] = tempfile.tempdir = scratch
+    config.add_cleanup(lambda: shutil.rmtree(scratch, ignore_errors=True))
 
 
 @pytest.fixture(autouse=True, scope="session")

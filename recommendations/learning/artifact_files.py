@@ -101,8 +101,9 @@ def delete_quietly(names: list[str]) -> None:
             target.delete(name)
 
 
-def read_checked(expected: StoredFile, dst: BinaryIO | None = None) -> None:
-    """Stream a stored file into ``dst`` (or nowhere) and check it against its record.
+def read_checked(expected: StoredFile, dst: BinaryIO | None = None) -> str:
+    """Stream a stored file into ``dst`` (or nowhere) and check it against its record;
+    returns its SHA-256 (hex), what the served-model cache is keyed by.
 
     Raises :class:`MissingArtifact` when the file is gone and :class:`ArtifactError` when
     its size or SHA-256 differ from the record; the caller parses ``dst`` only afterwards.
@@ -131,3 +132,4 @@ def read_checked(expected: StoredFile, dst: BinaryIO | None = None) -> None:
         raise ArtifactError(f"{name}: read {size} bytes, the record says {expected.size}")
     if expected.sha256 and h.hexdigest() != expected.sha256:
         raise ArtifactError(f"{name}: SHA-256 mismatch (the file changed after saving)")
+    return h.hexdigest()

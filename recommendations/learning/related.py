@@ -53,7 +53,7 @@ def compute_related(
     report = RelatedReport()
     rows: list[tuple] = []
 
-    loaded = load_version(version)
+    loaded = load_version(version, served=False)  # the trained model's own item vectors
     vectors = loaded.model.item_vectors()
     idx, scores = topk_cosine_on_best_device(vectors, k)
     rows += _rows(version.pk, RelatedItem.Kind.SIMILAR, loaded.item_ids, idx, scores, existing)

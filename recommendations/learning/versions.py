@@ -21,8 +21,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import cache_keys
+from ..conf import app_settings
+from ..ml import served_cache
 from ..ml.artifacts import ArtifactError, load_artifact, save_artifact
 from ..ml.models import Recommender
+from ..ml.serving_model import NotServable, ServedModel
 from ..models import ModelVersion
 from . import artifact_files
 from .artifact_files import StoredFile
@@ -83,7 +86,9 @@ class LoadedVersion:
     """A version's model in memory with its id maps: what serving and similarity need."""
 
     version_id: int
-    model: Recommender
+    #: The served form (numpy arrays mapped from the machine's cache, no torch), or the
+    #: trained model itself where :func:`load_version` was asked for it.
+    model: ServedModel | Recommender
     item_ids: np.ndarray  # column j of the model is item pk item_ids[j]
     #: How the version's input was weighted in training: fold-in weighs a shopper's events
     #: the same way (empty for versions trained before this was recorded).
@@ -94,11 +99,14 @@ class LoadedVersion:
         return {int(pk): j for j, pk in enumerate(self.item_ids)}
 
 
-def load_version(version: ModelVersion) -> LoadedVersion:
+def load_version(version: ModelVersion, *, served: bool = True) -> LoadedVersion:
     """Read a version's artifacts back (no pickle); ArtifactError if missing or tampered.
 
     Each file's size and SHA-256 are compared with the record before it is parsed; a file
-    that is missing or differs marks the version broken (:func:`mark_broken`).
+    that is missing or differs marks the version broken (:func:`mark_broken`). ``served``:
+    the model as web processes serve it (:mod:`..ml.serving_model`: numpy arrays mapped
+    from :func:`serving_cache_dir`, shared by the machine's workers, never importing
+    torch); False: the trained model itself (similarity and research jobs).
     """
     if not version.artifact:
         raise ArtifactError(f"version {version.pk} has no artifact")
@@ -109,11 +117,11 @@ def load_version(version: ModelVersion) -> LoadedVersion:
             model_path = Path(tmp) / artifact_files.MODEL_FILE
             items_path = Path(tmp) / artifact_files.ITEMS_FILE
             model_file, items_file = stored_files(version)
-            for expected, path in ((model_file, model_path), (items_file, items_path)):
-                with open(path, "wb") as dst:
-                    artifact_files.read_checked(expected, dst)
             try:
-                model = Recommender.load(model_path)
+                model = (_served_model(model_file, model_path) if served
+                         else _trained_model(model_file, model_path))
+                with open(items_path, "wb") as dst:
+                    artifact_files.read_checked(items_file, dst)
                 _, arrays = load_artifact(items_path, expected_model=ID_MAP_MODEL)
             except ArtifactError as exc:  # name the stored file, not the temporary copy
                 text = str(exc).replace(str(model_path), model_file.name)
@@ -130,6 +138,39 @@ def load_version(version: ModelVersion) -> LoadedVersion:
     return LoadedVersion(
         version.pk, model, item_ids, dict(version.event_weights or {}), version.half_life_days
     )
+
+
+def serving_cache_dir() -> Path:
+    """Where this machine keeps served models (``SERVING_CACHE_DIR``)."""
+    configured = app_settings.SERVING_CACHE_DIR
+    return Path(configured) if configured else served_cache.default_directory()
+
+
+def _trained_model(stored: StoredFile, path: Path) -> Recommender:
+    with open(path, "wb") as dst:
+        artifact_files.read_checked(stored, dst)
+    return Recommender.load(path)
+
+
+def _served_model(stored: StoredFile, path: Path) -> ServedModel | Recommender:
+    """The served form, from the cache when this machine has it (the stored file is read
+    and checked all the same), else converted from the downloaded artifact."""
+    top_k, directory = app_settings.SERVING_TOP_K, serving_cache_dir()
+    if stored.sha256:
+        key = served_cache.cache_key(stored.sha256, top_k)
+        if (directory / key / served_cache.META).exists():
+            artifact_files.read_checked(stored)  # still the file the record names
+            cached = served_cache.open_cached(directory, key)
+            if cached is not None:
+                return cached
+    with open(path, "wb") as dst:
+        sha256 = artifact_files.read_checked(stored, dst)
+    try:
+        return served_cache.load_served(path, directory, served_cache.cache_key(sha256, top_k),
+                                        top_k)
+    except NotServable as exc:  # e.g. a research network: served as trained (torch)
+        logger.warning("%s has no served form (%s); loading the trained model", stored.name, exc)
+        return Recommender.load(path)
 
 
 def check_artifacts(version: ModelVersion) -> None:

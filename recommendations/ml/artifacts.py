@@ -10,7 +10,6 @@ another format version, belongs to another model class, or was modified after sa
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import zipfile
@@ -35,7 +34,7 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
         h.update(name.encode())
         h.update(str(a.dtype).encode())
         h.update(str(a.shape).encode())
-        h.update(a.tobytes())
+        h.update(a.reshape(-1).view(np.uint8))  # the bytes of a.tobytes(), without a copy
     return h.hexdigest()
 
 
@@ -82,8 +81,7 @@ def load_artifact(
     """Read ``(header, arrays)``; raise :class:`ArtifactError` on anything unexpected."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             names = list(npz.files)
             if HEADER_KEY not in names:
                 raise ArtifactError(f"{path}: no artifact header (not a model file of ours)")

@@ -44,6 +44,7 @@ from .metrics import (
 )
 from .models import REGISTRY, CatalogueTooLargeError, Recommender
 from .policy import PLACEMENT_DEFAULTS, apply_exclusion
+from .serving_model import served_form
 from .temporal import (
     HeldOut,
     TemporalSplit,
@@ -184,6 +185,7 @@ def evaluate_temporal(
     model_params: dict[str, dict[str, Any]] | None = None,
     served_algorithm: str | None = None,
     served_policy: str | None = None,
+    top_ks: Sequence[int] = (),
 ) -> list[dict[str, Any]]:
     """One result dict per (model, task) on ``split.test``.
 
@@ -195,6 +197,8 @@ def evaluate_temporal(
     validation shoppers for tuning / early stopping, scored on the test histories (raw scores,
     no exclusion); ``served`` is the default algorithm with the ``for_you`` exclusion policy
     applied: exactly what the "for you" placement would show. A model fitted once is reused.
+    Each of ``top_ks`` adds rows ``<model>@top<k>``: the same fitted model as web processes
+    serve it with dense item-item terms cut to k entries per row (:mod:`.serving_model`).
     """
     fitted: dict[str, tuple[Recommender, float]] = {}
     held = split.test
@@ -225,12 +229,20 @@ def evaluate_temporal(
                     out.append({"protocol": "temporal", "task": task, "model": name,
                                 "status": "refused", "reason": str(exc)})
                 continue
-            scores = np.asarray(model.score(held.history), dtype=np.float64)
             info["fit_seconds"] = fit_s
+            policy = served_policy or PLACEMENT_DEFAULTS["for_you"]
             if name == "served":
-                policy = served_policy or PLACEMENT_DEFAULTS["for_you"]
-                apply_exclusion(scores, held.bought, held.history, policy)
                 info.update({"algorithm": algo, "policy": policy})
+            variants = [(name, model), *((f"{name}@top{t}", served_form(model, t))
+                                         for t in top_ks)]
+            for label, scorer in variants:
+                scores = np.asarray(scorer.score(held.history), dtype=np.float64)
+                if name == "served":
+                    apply_exclusion(scores, held.bought, held.history, policy)
+                for task in TASKS:
+                    out.append({"protocol": "temporal", "task": task, "model": label,
+                                **temporal_metrics(scores, held, task, k), **info})
+            continue
         else:
             raise ValueError(f"unknown model {name!r}; choose from "
                              f"{sorted({*TEMPORAL_BASELINES, 'served', *REGISTRY})}")
@@ -278,7 +290,7 @@ def _temporal_main(args: argparse.Namespace, names: list[str]) -> int:
                            test_fraction=args.test_fraction,
                            validation_fraction=args.validation_fraction, salt=args.salt,
                            half_life_days=args.half_life_days or None)
-    rows = evaluate_temporal(split, names)
+    rows = evaluate_temporal(split, names, top_ks=args.top_k)
     common = {"dataset": args.dataset, "cut": str(split.cut), "window_days": split.window_days,
               "half_life_days": args.half_life_days,
               "items": int(split.train.shape[1]), "train_users": int(split.train.shape[0])}
@@ -318,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    f"{','.join(DEFAULT_MODELS)}, temporal default "
                    f"{','.join(DEFAULT_TEMPORAL_MODELS)}")
     p.add_argument("--output", type=Path, help="write the full result as JSON here")
+    p.add_argument("--top-k", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
+                   help="temporal: also score each model as served with dense item-item "
+                   "terms cut to these k per row, e.g. 64,256 (rows <model>@top<k>)")
     args = p.parse_args(argv)
     if args.protocol == "churn":
         from .churn_eval import churn_main

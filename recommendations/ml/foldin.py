@@ -64,11 +64,14 @@ def top_n(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def closest_history(
-    vectors: np.ndarray, recommended: np.ndarray, history_columns: np.ndarray
+    vectors: np.ndarray | sp.spmatrix, recommended: np.ndarray, history_columns: np.ndarray
 ) -> np.ndarray:
     """For each recommended column, the history column nearest to it (rows of ``vectors``
-    are unit-length item vectors, so the dot product is the cosine)."""
+    are unit-length item vectors, so the dot product is the cosine; a sparse matrix, as a
+    served EASE's top-k rows, works too)."""
     if not len(recommended) or not len(history_columns):
         return np.empty(0, np.int64)
     similarity = vectors[recommended] @ vectors[history_columns].T
+    if sp.issparse(similarity):
+        similarity = similarity.toarray()
     return np.asarray(history_columns)[np.argmax(similarity, axis=1)]

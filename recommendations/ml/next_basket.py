@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -79,6 +80,28 @@ def _explore(logits: np.ndarray, seen: np.ndarray, trend: np.ndarray, temperatur
 def _repeat(X: sp.csr_matrix) -> np.ndarray:
     D = X.toarray().astype(np.float64)
     return D / np.maximum(D.sum(1, keepdims=True), 1e-300)
+
+
+def blend_components(X: sp.csr_matrix, logits_of: Callable[[sp.csr_matrix], np.ndarray],
+                     trend: np.ndarray, blend: dict[str, float]) -> dict[str, np.ndarray]:
+    """Repeat, trend on own items and explore for rows of ``X`` (float32 CSR over the model's
+    columns); ``logits_of`` gives the hybrid VAE's logits. One function for the trained model
+    and its torch-free served form (:mod:`.serving_model`), so both score alike."""
+    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    X.data[X.data < 0] = 0.0
+    X.eliminate_zeros()
+    seen = X.toarray() > 0
+    return {"repeat": _repeat(X),
+            "trend": np.where(seen, trend[None, :].astype(np.float64), 0.0),
+            "explore": _explore(logits_of(X), seen, trend, blend["temperature"],
+                                blend["trend_share"])}
+
+
+def blended_score(parts: dict[str, np.ndarray], blend: dict[str, float]) -> np.ndarray:
+    """``w_r R + w_p P + w_x E`` as float32."""
+    s = (blend["repeat"] * parts["repeat"] + blend["trend"] * parts["trend"]
+         + blend["explore"] * parts["explore"])
+    return s.astype(np.float32)
 
 
 def _ndcg20(scores: np.ndarray, truth: sp.csr_matrix) -> float:
@@ -204,20 +227,10 @@ class NextBasket(Recommender):
     def components(self, X: sp.spmatrix) -> dict[str, np.ndarray]:
         """The three parts for rows of ``X`` (repeat, trend on own items, explore): for
         reports and the shop's "buy again" / "new for you" rows."""
-        X = self._check_columns(X)
-        X.data[X.data < 0] = 0.0
-        X.eliminate_zeros()
-        seen = X.toarray() > 0
-        b = self.blend_
-        return {"repeat": _repeat(X),
-                "trend": np.where(seen, self.trend_[None, :].astype(np.float64), 0.0),
-                "explore": _explore(self.vae.score(X), seen, self.trend_, b["temperature"],
-                                    b["trend_share"])}
+        return blend_components(self._check_columns(X), self.vae.score, self.trend_, self.blend_)
 
     def score(self, X: sp.spmatrix) -> np.ndarray:
-        c, b = self.components(X), self.blend_
-        s = b["repeat"] * c["repeat"] + b["trend"] * c["trend"] + b["explore"] * c["explore"]
-        return s.astype(np.float32)
+        return blended_score(self.components(X), self.blend_)
 
     def item_vectors(self) -> np.ndarray:
         return self.vae.item_vectors()
