@@ -24,6 +24,7 @@ from ..ml.data import build_interaction_matrix
 from ..ml.evaluate import TASKS, temporal_metrics
 from ..ml.models import REGISTRY, CatalogueTooLargeError, Recommender
 from ..ml.policy import apply_exclusion
+from ..ml.serving_model import NotServable, ServedModel, served_form
 from ..ml.temporal import (
     TemporalSplit,
     buy_again_scores,
@@ -88,7 +89,8 @@ def train_version(
     candidate.fit(split.train, validation=_validation(split), progress=on_epoch)
     fit_seconds = time.perf_counter() - t1
     heartbeat()
-    results = {**served_metrics(candidate, split), "fit_seconds": fit_seconds}
+    # Tested as web processes will score it (top-k item-item rows), like the active version.
+    results = {**served_metrics(as_served(candidate), split), "fit_seconds": fit_seconds}
     baselines = _baselines(split, say)
     heartbeat()
     active = active_version()
@@ -157,7 +159,16 @@ def temporal_split(frame: pd.DataFrame) -> TemporalSplit:
     return split
 
 
-def served_metrics(model: Recommender, split: TemporalSplit) -> dict[str, Any]:
+def as_served(model: Recommender) -> Recommender | ServedModel:
+    """The candidate in the form serving will score (``SERVING_TOP_K``), so the gate compares
+    it with the active version on equal terms; the trained model if it has no served form."""
+    try:
+        return served_form(model, app_settings.SERVING_TOP_K)
+    except NotServable:
+        return model
+
+
+def served_metrics(model: Recommender | ServedModel, split: TemporalSplit) -> dict[str, Any]:
     """Test metrics of what "for you" would serve from ``model``: its scores of the test
     shoppers' histories with the placement's exclusion policy applied."""
     held = split.test
