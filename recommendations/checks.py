@@ -95,29 +95,35 @@ def check_visibility(app_configs: Any = None, **kwargs: Any) -> list:
     ]
 
 
-#: Celery's own default broker: what tasks are sent to when the shop configured none.
-DEFAULT_BROKERS = {"", "amqp://guest@localhost//", "amqp://guest:**@localhost:5672//"}
-
-
 @register()
 def check_celery(app_configs: Any = None, **kwargs: Any) -> list:
-    """Training hands its next steps to Celery: with no broker and no eager mode they go to
-    Celery's default amqp://localhost, where nothing listens, and a trained model never
-    goes live."""
+    """Training hands its next steps to Celery. With ``TASKS_IN_PROCESS`` "auto" (the
+    default) a shop without a broker runs them in process; with False they are sent to the
+    broker whatever it is, and with none configured that is Celery's default
+    amqp://localhost, where nothing listens: a trained model would never go live."""
     from celery import current_app
 
-    conf = current_app.conf
-    if conf.task_always_eager:
-        return []
-    broker = conf.broker_url or ""
-    if broker not in DEFAULT_BROKERS and not broker.startswith("amqp://guest@localhost"):
+    from .conf import app_settings
+    from .learning.tasks import broker_configured
+
+    mode = app_settings.TASKS_IN_PROCESS
+    if mode not in ("auto", True, False):
+        return [
+            Error(
+                f"RECOMMENDATIONS['TASKS_IN_PROCESS'] is {mode!r}.",
+                hint='Use "auto" (the default), True or False.',
+                id="recommendations.E005",
+            )
+        ]
+    if mode is not False or current_app.conf.task_always_eager or broker_configured():
         return []
     return [
         Warning(
-            "Celery has no broker configured (it would use amqp://localhost) and does not "
-            "run tasks eagerly: training and similarity tasks would never run.",
-            hint="Without a broker set CELERY_TASK_ALWAYS_EAGER = True and load the settings "
-            "into your Celery app (docs/oscar.md, 'Celery'); with one, set CELERY_BROKER_URL.",
+            "TASKS_IN_PROCESS is False but Celery has no broker configured (it would use "
+            "amqp://localhost): training and similarity tasks would never run.",
+            hint="Set CELERY_BROKER_URL (and load the settings into your Celery app), or "
+            'leave RECOMMENDATIONS["TASKS_IN_PROCESS"] at "auto" to run tasks in process '
+            "without a broker (docs/integration.md).",
             id="recommendations.W003",
         )
     ]

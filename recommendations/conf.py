@@ -90,6 +90,11 @@ DEFAULTS: dict[str, Any] = {
         # How long a queued training waits between tries while another one runs (seconds).
         "RETRY_COUNTDOWN": 15,
     },
+    # Where the app's Celery tasks (training, then scoring related items and activation)
+    # run: "auto" sends them to the broker when Celery has one (CELERY_BROKER_URL) and runs
+    # them in the calling process when it has none or runs tasks eagerly; True always runs
+    # them in process, False always sends them (system check W003 warns without a broker).
+    "TASKS_IN_PROCESS": "auto",
     # --- the activation gate (learning/gate.py) -------------------------------------------
     "GATE": {
         # Test metric the gate compares: NDCG@20 of what "for you" serves, on the temporal

@@ -3,6 +3,13 @@ transient errors (a lost database connection), with backoff.
 
 ``train`` goes to the ``recommendations.train`` queue (GPU workers); the rest to
 ``recommendations`` (see ``CELERY_TASK_ROUTES`` in the README).
+
+The app starts its tasks with :func:`dispatch` only: a shop without a Celery broker (no
+``CELERY_BROKER_URL``, or no Celery app at all) runs them in the calling process instead
+of sending them to Celery's default ``amqp://localhost``, where nothing listens
+(``RECOMMENDATIONS["TASKS_IN_PROCESS"]``). A follow-up that cannot be started never turns
+a trained version into a failed one: the version stays *succeeded*, not active, and its
+``error`` says what did not happen.
 """
 
 from __future__ import annotations
@@ -11,8 +18,9 @@ import logging
 import socket
 import traceback
 from datetime import timedelta
+from typing import Any
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
@@ -24,6 +32,44 @@ logger = logging.getLogger(__name__)
 
 TRANSIENT = (OperationalError, InterfaceError)
 TRAIN_LOCK = "recommendations.train"
+#: How a succeeded version's ``error`` starts when its related items were not scored.
+FOLLOW_UP_NOTE = "Trained, but"
+
+
+class NotQueued(Exception):
+    """A task could not be handed to Celery's broker (it is down, or none is listening)."""
+
+
+def broker_configured(app: Any = None) -> bool:
+    """Whether the Celery app names a broker (``CELERY_BROKER_URL``, ``broker_url``): one
+    that names none would send tasks to Celery's default, ``amqp://guest@localhost//``."""
+    conf = (app or current_app).conf
+    return bool(conf.broker_url or conf.broker_write_url)
+
+
+def runs_in_process(app: Any = None) -> bool:
+    """Whether the app's tasks run in this process rather than on a worker: always with
+    ``TASKS_IN_PROCESS = True``, never with False; with "auto" (the default) when Celery
+    runs tasks eagerly or has no broker configured."""
+    mode = app_settings.TASKS_IN_PROCESS
+    if isinstance(mode, bool):
+        return mode
+    app = app or current_app
+    return bool(app.conf.task_always_eager) or not broker_configured(app)
+
+
+def dispatch(task: Any, *args: Any, **kwargs: Any) -> Any:
+    """Start ``task``: run it here (see :func:`runs_in_process`; its errors are raised here)
+    or send it to the broker (:class:`NotQueued` when that fails). The one way the app
+    starts its own tasks."""
+    if runs_in_process(task.app):
+        return task.apply(args=args, kwargs=kwargs, throw=True)
+    if task.app.conf.task_always_eager:  # TASKS_IN_PROCESS = False, but Celery runs it here
+        return task.delay(*args, **kwargs)
+    try:
+        return task.delay(*args, **kwargs)
+    except Exception as exc:
+        raise NotQueued(f"{task.name} could not be sent to Celery's broker: {exc}") from exc
 
 
 def queue_training(
@@ -40,8 +86,23 @@ def queue_training(
         force_activate=force_activate,
         activate_when_ready=activate,
     )
-    transaction.on_commit(lambda: train.delay(version.pk))
+    transaction.on_commit(lambda: _start_training(version.pk))
     return version
+
+
+def _start_training(version_id: int) -> None:
+    """Train now (no broker) or queue it; a version that could not be queued is failed,
+    so that no version waits forever for a task that was never sent."""
+    try:
+        dispatch(train, version_id)
+    except NotQueued as exc:
+        ModelVersion.objects.filter(pk=version_id, status=ModelVersion.Status.QUEUED).update(
+            status=ModelVersion.Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"Not trained: {exc}",
+        )
+        logger.error("training v%s was not queued: %s", version_id, exc)
+        raise
 
 
 @shared_task(
@@ -52,8 +113,9 @@ def queue_training(
     retry_backoff=True,
     max_retries=5,
 )
-def train(self, version_id: int) -> dict:
-    """Train a queued version; on success, score its related items (which activates it)."""
+def train(self, version_id: int, score: bool = True) -> dict:
+    """Train a queued version; on success, score its related items (which activates it),
+    unless ``score`` is False (the train command scores them itself)."""
     from .training import train_version
 
     version = ModelVersion.objects.get(pk=version_id)
@@ -97,8 +159,37 @@ def train(self, version_id: int) -> dict:
         version.save()
     finally:
         lease.release()
-    score_similarity.delay(version_id)
-    return {"version": version_id, "status": version.status, "gate_passed": version.gate_passed}
+    result = {"version": version_id, "status": version.status, "gate_passed": version.gate_passed}
+    if score:
+        result["related"] = _score_after_training(version_id)
+    return result
+
+
+def _score_after_training(version_id: int) -> str:
+    """Start the scoring of a trained version's related items. A failure to start it (or,
+    in process, of the scoring itself) is written on the version, which stays succeeded:
+    its model is sound, it is only not live yet."""
+    try:
+        dispatch(score_similarity, version_id)
+    except NotQueued as exc:
+        what = f"scoring its related items was not queued ({exc})"
+    except Exception as exc:
+        what = f"scoring its related items failed ({type(exc).__name__}: {exc})"
+    else:
+        return "scored" if runs_in_process(score_similarity.app) else "queued"
+    return note_unscored(version_id, what)
+
+
+def note_unscored(version_id: int, what: str) -> str:
+    """Write on a trained version why its related items were not scored; returns the note."""
+    note = (
+        f"{FOLLOW_UP_NOTE} {what}. The version is kept, not active: recompute its "
+        "similarities (the admin's action, or manage.py recommendations_similarity "
+        f"--model-version {version_id}) and activate it."
+    )
+    ModelVersion.objects.filter(pk=version_id).update(error=note)
+    logger.error("v%s: %s", version_id, note)
+    return note
 
 
 def _fail_abandoned_runs(exclude: int) -> None:
@@ -126,6 +217,8 @@ def score_similarity(version_id: int, activate: bool | None = None) -> dict:
     if version.status != ModelVersion.Status.SUCCEEDED:
         raise ValueError(f"{version} has not succeeded: no model to score similarity with")
     report = compute_related(version)
+    if version.error.startswith(FOLLOW_UP_NOTE):  # scored now: the note is out of date
+        ModelVersion.objects.filter(pk=version_id).update(error="")
     should_activate = version.activate_when_ready if activate is None else activate
     activated = False
     if (

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from ..adapters import get_adapter
 from ..conf import app_settings
 from . import request
@@ -18,10 +20,18 @@ from .exploration import explore
 from .feedback import hidden
 from .popularity import popular_rows
 from .rules import apply_rules, rules_enabled, rules_for
-from .types import MODEL_STRATEGIES, Candidate, Reason, Recommendation, RecommendationList
+from .types import (
+    MODEL_STRATEGIES,
+    Candidate,
+    Reason,
+    Recommendation,
+    RecommendationList,
+    reason_text,
+)
 
-CATEGORY_POPULAR = Reason("Popular in this category")
-POPULAR = Reason("Popular right now")
+CATEGORY_POPULAR = Reason(gettext_noop("Popular in this category"))
+POPULAR = Reason(gettext_noop("Popular right now"))
+NEW_IN = reason_text(gettext_noop("New in"), "", "")
 
 
 def finish(
@@ -131,4 +141,4 @@ def _visible_recommendations(
 def _newest(placement: str, n: int, have: set[Any]) -> list[Recommendation]:
     """A shop with (almost) no sales yet: any visible items, newest first."""
     visible = get_adapter().visible_items().exclude(pk__in=have).order_by("-pk")[:n]
-    return [Recommendation(obj, 0.0, "catalogue", placement, None, "New in") for obj in visible]
+    return [Recommendation(obj, 0.0, "catalogue", placement, None, NEW_IN) for obj in visible]

@@ -36,6 +36,7 @@ import numpy as np
 from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from ..adapters import get_adapter
 from ..conf import app_settings
@@ -44,7 +45,7 @@ from .catalogue import fetch, item_cache
 from .types import Reason, Recommendation
 
 STRATEGY = "explore"
-EXPLORE = Reason("Something new to discover")
+EXPLORE = Reason(gettext_noop("Something new to discover"))
 CACHE_KEY = "recommendations:exploration"
 MEMO_SECONDS = 30  # a process keeps the cached counts this long besides (no unpickling)
 

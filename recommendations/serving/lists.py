@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Model
+from django.utils.translation import gettext_noop
 
 from .. import cache_keys
 from ..adapters import get_adapter
@@ -33,13 +34,13 @@ from .popularity import popular_rows, trending_rows
 from .rules import manual_related, rules_enabled
 from .types import NO_REASON, Candidate, Reason, RecommendationList
 
-TRENDING = Reason("Trending this week")
-VIEWED = Reason("You viewed this")
-MANUAL = Reason("Recommended")
-BOUGHT = Reason("You bought this")
+TRENDING = Reason(gettext_noop("Trending this week"))
+VIEWED = Reason(gettext_noop("You viewed this"))
+MANUAL = Reason(gettext_noop("Recommended"))
+BOUGHT = Reason(gettext_noop("You bought this"))
 RELATED_REASONS = {
-    RelatedItem.Kind.SIMILAR: Reason("Similar"),
-    RelatedItem.Kind.BOUGHT_TOGETHER: Reason("Often bought together"),
+    RelatedItem.Kind.SIMILAR: Reason(gettext_noop("Similar")),
+    RelatedItem.Kind.BOUGHT_TOGETHER: Reason(gettext_noop("Often bought together")),
 }
 
 

@@ -7,12 +7,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Model
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_noop
+
+#: "Because you <verb> <item>", one sentence per verb so that translators see it whole.
+BECAUSE = {
+    "viewed": gettext_noop("Because you viewed %(name)s"),
+    "bought": gettext_noop("Because you bought %(name)s"),
+}
+
+
+def _reason_text(label: str, verb: str, name: str) -> str:
+    if verb:
+        sentence = BECAUSE.get(verb)
+        return gettext(sentence) % {"name": name} if sentence else f"Because you {verb} {name}"
+    return gettext(label) if label else ""
+
+
+#: A reason's sentence in the language active when it is shown, not when it was made:
+#: lists are cached per process and shown to shoppers in any language.
+reason_text = lazy(_reason_text, str)
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
     """Why an item is on a list: a fixed label ("Popular right now"), or an item of the
-    shopper's history ("Because you viewed ..."), named only once the item is fetched."""
+    shopper's history ("Because you viewed ..."), named only once the item is fetched.
+    Labels are English msgids (mark them with ``gettext_noop``), translated when shown."""
 
     label: str = ""
     verb: str = ""  # "viewed" or "bought" when the reason is a history item
@@ -23,11 +44,13 @@ class Reason:
         return cls(verb=verb, item_id=item_id)
 
     def text(self, items: Mapping[Any, Model]) -> str:
-        """The sentence a carousel shows; empty when the history item is not at hand."""
+        """The sentence a carousel shows (translated lazily, in the language of the page or
+        API response that shows it; the item's name as the shop spells it); empty when the
+        history item is not at hand."""
         if self.item_id is None:
-            return self.label
+            return reason_text(self.label, "", "") if self.label else ""
         named = items.get(self.item_id)
-        return f"Because you {self.verb} {str(named).title()}" if named is not None else ""
+        return reason_text("", self.verb, str(named)) if named is not None else ""
 
 
 NO_REASON = Reason()

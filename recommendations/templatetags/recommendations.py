@@ -10,7 +10,8 @@ A list that :mod:`serving` serves from its per-process cache (related items, bou
 together) comes with a memo, and its rendered HTML is kept there, per title and language:
 the template is rendered once per list and catalogue epoch, not on every page. Only a
 template that cannot depend on anything else is memoised: one that mentions ``csrf_token``,
-``now``, ``include``, ``extends`` or ``load`` is rendered every time.
+``now``, ``include``, ``extends`` or loads a library other than ``i18n``, ``l10n`` and
+``static`` is rendered every time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from django.db.models import Model
 from django.urls import reverse
 from django.utils import translation
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from .. import serving
 from ..adapters import get_adapter
@@ -70,7 +72,9 @@ def _render(
     recommendations: serving.RecommendationList,
 ) -> SafeString:
     """``TEMPLATE`` rendered as an inclusion tag renders it: memoised with the list when it
-    comes from the list cache, else card by card where the template allows (:class:`_Split`)."""
+    comes from the list cache, else card by card where the template allows (:class:`_Split`).
+    ``title`` is rendered in the page's language (the defaults are translated lazily)."""
+    title = str(title)
     engine = context.template.engine if context.template is not None else None
     if engine is None:
         from django.template import engines
@@ -116,7 +120,13 @@ def _render(
     return html
 
 
-_PER_REQUEST = re.compile(r"\{%\s*(load|include|extends|now)\b|csrf_token")
+_PER_REQUEST = re.compile(r"\{%\s*(include|extends|now)\b|csrf_token")
+_LOAD = re.compile(r"\{%\s*load\s+([^%]*?)\s*%\}")
+#: Tag libraries a memoised carousel may load: what their tags render depends only on the
+#: language (part of every memo key) and on settings.
+SAFE_LIBRARIES = frozenset({"i18n", "l10n", "static"})
+_I18N_TAGS = {"translate", "trans", "blocktranslate", "blocktrans", "plural"}
+_I18N_TAGS |= {f"end{tag}" for tag in ("blocktranslate", "blocktrans")}
 _LOOP = re.compile(r"\{%\s*for\s+entry\s+in\s+entries\s*%\}")
 _END_LOOP = re.compile(r"\{%\s*endfor\s*%\}")
 _TAG = re.compile(r"\{%\s*(\w+)")
@@ -125,7 +135,15 @@ _TAG = re.compile(r"\{%\s*(\w+)")
 @lru_cache(maxsize=16)
 def _memoisable(source: str) -> bool:
     """Whether a carousel template renders the same HTML for the same values."""
-    return _PER_REQUEST.search(source) is None
+    if _PER_REQUEST.search(source) is not None:
+        return False
+    for libraries in _LOAD.findall(source):
+        names = libraries.split()
+        if "from" in names:  # {% load tag1 tag2 from library %}
+            names = names[names.index("from") + 1 :]
+        if not set(names) <= SAFE_LIBRARIES:
+            return False
+    return True
 
 
 class _Split:
@@ -137,8 +155,8 @@ class _Split:
     viewed" list changes on every page, but by one card).
 
     Only for templates that cannot depend on anything else (see :func:`_memoisable`), whose
-    card uses ``if`` tags only and no ``forloop``, and whose frame uses ``entries`` only as
-    ``{% if entries %}``.
+    card uses ``if`` and translation tags only and no ``forloop``, and whose frame uses
+    ``entries`` only as ``{% if entries %}``.
     """
 
     def __init__(self, engine: Any, name: str, source: str) -> None:
@@ -151,7 +169,7 @@ class _Split:
             len(_LOOP.findall(source)) != 1
             or len(_END_LOOP.findall(source)) != 1
             or "forloop" in card
-            or not set(_TAG.findall(card)) <= {"if", "elif", "else", "endif"}
+            or not set(_TAG.findall(card)) <= {"if", "elif", "else", "endif", *_I18N_TAGS}
             or "entry" in frame.replace("entries", "")
             or frame.count("entries") != 1
             or not re.search(r"\{%\s*if\s+entries\s*%\}", frame)
@@ -159,7 +177,9 @@ class _Split:
             raise ValueError("not a plain loop over entries")
         self.name = name
         self.frame = engine.from_string(frame)
-        self.card = engine.from_string(card)
+        # The card is compiled alone: it loads what the template loads (safe libraries).
+        loads = "".join(match.group(0) for match in _LOAD.finditer(source))
+        self.card = engine.from_string(loads + card)
         # A card reads its entry and the frame's three values; of a recommendation, only
         # what the card names goes into its key (a "recently viewed" score is its position).
         self.rec_fields = tuple(
@@ -247,7 +267,7 @@ def _personal_carousel(
 def recommended_for_you(
     context: template.Context,
     k: int | None = None,
-    title: str = "Recommended for you",
+    title: str = _("Recommended for you"),
     placement: str = "for_you",
     exclude: Model | None = None,
 ) -> SafeString:
@@ -259,7 +279,7 @@ def related_items(
     context: template.Context,
     item: Model,
     k: int | None = None,
-    title: str = "You may also like",
+    title: str = _("You may also like"),
     placement: str = "related",
 ) -> SafeString:
     return _carousel(title, lambda: serving.related_to(item, k, placement), placement, context)
@@ -270,7 +290,7 @@ def bought_together(
     context: template.Context,
     item: Model,
     k: int | None = None,
-    title: str = "Customers also bought",
+    title: str = _("Customers also bought"),
     placement: str = "bought_together",
 ) -> SafeString:
     return _carousel(
@@ -282,7 +302,7 @@ def bought_together(
 def buy_again(
     context: template.Context,
     k: int | None = None,
-    title: str = "Buy it again",
+    title: str = _("Buy it again"),
     placement: str = "buy_again",
 ) -> SafeString:
     """What the shopper bought, the likeliest re-buys first; nothing for a new shopper."""
@@ -293,7 +313,7 @@ def buy_again(
 def recently_viewed(
     context: template.Context,
     k: int | None = None,
-    title: str = "Recently viewed",
+    title: str = _("Recently viewed"),
     placement: str = "recently_viewed",
     exclude: Model | None = None,
 ) -> SafeString:
@@ -304,7 +324,7 @@ def recently_viewed(
 def trending(
     context: template.Context,
     k: int | None = None,
-    title: str = "Trending now",
+    title: str = _("Trending now"),
     placement: str = "trending",
 ) -> SafeString:
     return _carousel(title, lambda: serving.trending(k, placement=placement), placement, context)

@@ -46,3 +46,29 @@ def test_carousels_render_and_a_click_is_attributed(live_server, browser):
         assert click.source == f"related:v{version.pk}"
         view = Interaction.objects.filter(event="view", item_id=target).latest("created_at")
         assert view.source == f"related:v{version.pk}"  # the landing page visit is attributed too
+
+
+def test_the_beacon_posts_where_the_shop_mounted_the_app(live_server, browser):
+    """The app's URLs under another prefix: the browser's click reaches the moved endpoint
+    (reversed into the page), not the old hard-coded path."""
+    from tests.urls_prefixed import PREFIX
+
+    with override_settings(
+        RECOMMENDATIONS=factories.TRAINED_SETTINGS, ROOT_URLCONF="tests.urls_prefixed"
+    ):
+        items = factories.clustered_log()
+        factories.trained_version()
+        pool.active_model.clear()
+        page = browser.new_page(user_agent=SHOPPER_UA)
+        posted = []
+        page.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
+        page.goto(f"{live_server.url}/products/{items[0].pk}/")
+        link = page.locator('section[data-rec-placement="related"] a.rec-link').first
+        target = int(link.get_attribute("data-rec-item"))
+        link.click()
+        page.wait_for_url(f"**/products/{target}/**")
+        deadline = time.monotonic() + 10
+        while not Interaction.objects.filter(event="click", item_id=target).exists():
+            assert time.monotonic() < deadline, f"no click recorded; posts: {posted}"
+            time.sleep(0.2)
+        assert f"{live_server.url}/{PREFIX}recommendations/click/" in posted

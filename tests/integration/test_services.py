@@ -37,7 +37,7 @@ def test_a_new_visitors_third_click_changes_the_list(shop):
     assert after.version_id == version.pk
     assert all(cluster(r.item) == 2 for r in after.items[:4])
     assert after.items[0].strategy == "model" and after.items[0].source == f"for_you:v{version.pk}"
-    assert after.items[0].reason.startswith("Because you viewed Cluster 2")
+    assert after.items[0].reason.startswith("Because you viewed CLUSTER 2")  # as named
     assert not {r.item.pk for r in after} & {p.pk for p in cluster_two[:3]}
 
 

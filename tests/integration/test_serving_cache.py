@@ -9,6 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.signals import request_finished, request_started
 from django.template import Context, Template, engines
 from django.test import RequestFactory, override_settings
+from django.utils import translation
 
 from recommendations import serving, signals
 from recommendations.adapters import DefaultAdapter, get_adapter
@@ -149,12 +150,31 @@ def test_cards_rendered_one_by_one_equal_the_whole_template():
         payload["price"] = rng.choice(["", "2.50", None, "1,000.00"])
         payload["image"] = rng.choice(["", "/media/a b.png?x=<y>"])
         entries.append({"rec": rec, "item": item, "payload": payload})
-    for title, version in [("You may also like", 3), ("Title <&> 'q'", None)]:
-        values = {"title": title, "placement": "related", "version_id": version,
-                  "entries": entries}
-        whole = tpl.render(Context(values))
-        assert split.render(Context(values), values) == whole
-        assert split.render(Context(values), values) == whole  # from the card cache
+    for language in ("en", "de"):  # the template translates: cards are kept per language
+        for title, version in [("You may also like", 3), ("Title <&> 'q'", None)]:
+            values = {"title": title, "placement": "related", "version_id": version,
+                      "entries": entries}
+            with translation.override(language):
+                whole = tpl.render(Context(values))
+                assert split.render(Context(values), values) == whole
+                assert split.render(Context(values), values) == whole  # from the card cache
+            assert ("seitwärts" in whole) == (language == "de")
+
+
+def test_templates_that_load_only_i18n_are_still_split_and_translate_their_cards():
+    engine = engines["django"].engine
+    source = (
+        "{% load i18n %}{% if entries %}<ol>{% for entry in entries %}"
+        "<li>{% translate 'Similar' %} {{ entry.item.pk }}</li>{% endfor %}</ol>{% endif %}"
+    )
+    split = tags._split(engine, "i18n-card", source)
+    assert split is not None
+    values = {"title": "t", "placement": "p", "version_id": None,
+              "entries": [{"rec": serving.Recommendation(SimpleNamespace(pk=1), 1.0, "s", "p"),
+                           "item": SimpleNamespace(pk=1), "payload": {}}]}
+    with translation.override("de"):
+        assert "<li>Ähnlich 1</li>" in split.render(Context(values), values)
+    assert "<li>Similar 1</li>" in split.render(Context(values), values)
 
 
 def test_templates_that_may_depend_on_more_are_rendered_whole():
@@ -166,7 +186,8 @@ def test_templates_that_may_depend_on_more_are_rendered_whole():
         plain.replace("<li>", "<li>{% csrf_token %}"),
         plain.replace("<ol>", "<ol>{{ entries|length }}"),
         plain.replace("<li>", "<li>{% now 'Y' %}"),
-        "{% load static %}" + plain,
+        "{% load recommendations %}" + plain,
+        "{% load i18n recommendations %}" + plain,
         plain.replace("<li>", "<li>{% for x in entry.tags %}{{ x }}{% endfor %}"),
     ]:
         assert tags._split(engine, source, source) is None, source

@@ -2,8 +2,7 @@
 
 Run with ``make test-oscar`` (its own virtualenv, ``.venv-oscar``, with django-oscar);
 the main suite never collects this folder (see ``tests/conftest.py``).
+
+No Celery app and no Celery settings: a shop without a broker needs none (the app's tasks
+run in process).
 """
-
-from .celery import app as celery_app
-
-__all__ = ["celery_app"]

@@ -87,7 +87,4 @@ RECOMMENDATIONS = {
     "ADAPTER": "recommendations.contrib.oscar.adapter.OscarAdapter",
 }
 
-# No broker: Celery runs tasks in the calling process (docs/oscar.md, "Celery").
-CELERY_BROKER_URL = ""
-CELERY_TASK_ALWAYS_EAGER = True
-CELERY_TASK_EAGER_PROPAGATES = True
+# No Celery settings and no Celery app: without a broker the app runs its tasks in process.

@@ -53,7 +53,7 @@ def _history(shop, shoppers: int = 60) -> None:
 
 @pytest.fixture
 def trained(shop):
-    """The shop's log trained with the command a shop runs (Celery eager: no broker)."""
+    """The shop's log trained with the command a shop runs (no broker: all in process)."""
     with override_settings(RECOMMENDATIONS=SETTINGS):
         _history(shop)
         call_command("recommendations_train", "--algorithm", "ease", "--force-activate")
