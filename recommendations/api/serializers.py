@@ -201,7 +201,11 @@ class AmountField(serializers.DecimalField):
 class EventSerializer(StrictSerializer):
     event = serializers.ChoiceField(choices=Event.choices)
     item = serializers.IntegerField(min_value=1, max_value=MAX_PK)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+    # Optional, and 1 when left out: said in words, since a schema "default" makes
+    # generators (openapi-typescript) require the field in request bodies.
+    quantity = serializers.IntegerField(
+        min_value=1, max_value=MAX_QUANTITY, required=False, help_text="1 when left out."
+    )
     value = AmountField(
         max_digits=12,
         decimal_places=2,
@@ -215,6 +219,10 @@ class EventSerializer(StrictSerializer):
     timestamp = serializers.DateTimeField(
         required=False, help_text="When it happened (default: now)."
     )
+
+    def validate(self, attrs: dict) -> dict:
+        attrs.setdefault("quantity", 1)
+        return attrs
 
     def validate_timestamp(self, value):
         now = timezone.now()

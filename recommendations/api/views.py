@@ -89,9 +89,10 @@ def errors(bad_request: Any, *more: int) -> dict[int, Any]:
 
 
 class APIView(DRFAPIView):
-    """The app's endpoints: wrong credentials are a 401 with ``WWW-Authenticate``, whatever
-    order the shop lists its authentication classes in (DRF asks only the first, and
-    session authentication, often first, has no header, which turns a 401 into a 403)."""
+    # The app's endpoints: wrong credentials are a 401 with ``WWW-Authenticate``, whatever
+    # order the shop lists its authentication classes in (DRF asks only the first, and
+    # session authentication, often first, has no header, which turns a 401 into a 403).
+    # Comments, not a docstring: the schema would give it as every operation's description.
 
     def get_authenticate_header(self, request: Request) -> str | None:
         for authenticator in self.get_authenticators():
@@ -110,7 +111,7 @@ def existing_id(pk: int) -> int:
 
 
 class ListView(APIView):
-    """Common handling: validated query parameters, and a fallback when the service fails."""
+    # Common handling: validated query parameters, and a fallback when the service fails.
 
     permission_classes = [permissions.AllowAny]
     throttle_classes = [ReadsThrottle]
