@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.formats import number_format
@@ -83,6 +84,39 @@ class DefaultAdapter:
         main = self.item_category_id(item)
         return () if main is None else (main,)
 
+    #: The field of the category model that the API takes in ``popular?category=``.
+    category_slug_field = "slug"
+
+    def category_queryset(self) -> QuerySet | None:
+        """The shop's categories, as the API lists them (``GET .../categories/``): by
+        default the model that :attr:`category_field` points to (a foreign key or a
+        many-to-many), in its default order. None when items have no category model."""
+        try:
+            field = get_item_model()._meta.get_field(self.category_field)
+        except FieldDoesNotExist:
+            return None
+        model = getattr(field, "related_model", None)
+        return None if model is None else model._default_manager.all()
+
+    def category_slug(self, category: Model) -> str:
+        """The category's slug: what ``popular?category=`` takes and the list shows."""
+        return str(getattr(category, self.category_slug_field, "") or category.pk)
+
+    def category_payload(self, category: Model) -> dict[str, Any]:
+        """A category as the API lists it: ``id``, ``slug`` and ``name``."""
+        return {"id": category.pk, "slug": self.category_slug(category), "name": str(category)}
+
+    def category_key(self, slug: str) -> Any:
+        """The category key (as :meth:`item_category_ids` gives it) of the category with
+        this slug, or None when there is none. One query."""
+        qs = self.category_queryset()
+        if qs is None:
+            return None
+        names = {f.name for f in qs.model._meta.get_fields()}
+        if self.category_slug_field not in names:
+            return None
+        return qs.filter(**{self.category_slug_field: slug}).values_list("pk", flat=True).first()
+
     def item_content(self, item: Model) -> str:
         """Text that describes an item, for content-based neighbours of items the model has
         not seen yet (new arrivals): name, description and category by default."""
@@ -123,9 +157,10 @@ class DefaultAdapter:
     def item_payload(self, item: Model) -> dict[str, Any]:
         """What carousels and the API show of an item."""
         payload: dict[str, Any] = {"id": item.pk, "name": str(item)}
-        for name in ("price", "sku"):
-            if hasattr(item, name):
-                payload[name] = getattr(item, name)
+        if hasattr(item, "price"):  # a decimal string, as the API's schema says
+            payload["price"] = None if item.price is None else str(item.price)
+        if hasattr(item, "sku"):
+            payload["sku"] = item.sku
         if hasattr(item, "get_absolute_url"):
             payload["url"] = item.get_absolute_url()
         return payload

@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import api, views
 
@@ -21,7 +20,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/products/<int:pk>/", api.ProductDetailView.as_view(), name="api-product-detail"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The API's schema and Swagger UI, as the app offers them: /api/schema/, /api/docs/.
+    path("api/", include("recommendations.api.schema_urls")),
     path("", include("recommendations.urls")),
 ]

@@ -56,5 +56,6 @@ def _celery_in_process(request):
 
 
 # tests/oscar/ is a django-oscar shop with settings of its own: `make test-oscar` runs it in
-# .venv-oscar; this suite (the demo shop's settings, no Oscar installed) leaves it out.
-collect_ignore = ["oscar"]
+# .venv-oscar; this suite (the demo shop's settings, no Oscar installed) leaves it out, and
+# tests/clients/ (generated API clients, `make test-clients`, its own generators) too.
+collect_ignore = ["oscar", "clients"]

@@ -7,9 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from ..adapters import get_adapter
 from ..conf import app_settings, get_item_model, import_from_setting
 from ..models import CustomerInsight, Event
 from ..serving import item_payload
@@ -19,6 +21,8 @@ from ..tracking.visitors import MAX_CLIENT_VALUE_LENGTH, NOT_ISSUED, from_client
 
 #: The largest value one event may carry (an order line's price times quantity).
 MAX_EVENT_VALUE = Decimal("1000000")
+#: The largest quantity one event may carry.
+MAX_QUANTITY = 10_000
 #: How far back a client may date an event it sends late (offline mobile apps).
 MAX_EVENT_AGE = timedelta(days=7)
 CLOCK_SKEW = timedelta(minutes=5)
@@ -47,14 +51,36 @@ def serialize_item(item: Any, context: dict | None = None) -> dict[str, Any]:
     return item_payload(item)
 
 
-@extend_schema_field(
-    {
-        "type": "object",
-        "additionalProperties": True,
-        "example": {"id": 1, "name": "White hanging heart", "price": "2.55"},
-    }
-)
+class ItemSerializer(serializers.Serializer):
+    """An item as the default adapters describe it (``DefaultAdapter.item_payload`` and the
+    Oscar adapter's): ``id`` and ``name`` always, the rest where the shop has them. A shop's
+    adapter may add keys of its own (``additionalProperties``); a shop that sets
+    ``ITEM_SERIALIZER`` gets that serializer in the schema instead."""
+
+    id = serializers.IntegerField(help_text="The item's primary key (what events send).")
+    name = serializers.CharField()
+    url = serializers.CharField(required=False, help_text="The item's page on the shop's site.")
+    price = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="The amount as a decimal string, e.g. '2.55' (null: no price).",
+    )
+    currency = serializers.CharField(required=False, help_text="ISO 4217, e.g. 'EUR'.")
+    sku = serializers.CharField(required=False)
+    upc = serializers.CharField(required=False)
+    image = serializers.CharField(required=False, help_text="Image URL ('' for none).")
+    category = serializers.CharField(
+        required=False, allow_null=True, help_text="The main category's name."
+    )
+    categories = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Every category's name."
+    )
+
+
 class ItemField(serializers.Field):
+    """The item of a recommendation (schema: :class:`ItemSerializer`, or the shop's
+    ``ITEM_SERIALIZER``; see ``recommendations.api.schema``)."""
+
     def to_representation(self, value: Any) -> dict[str, Any]:
         return serialize_item(value, self.context)
 
@@ -97,9 +123,46 @@ class RecommendationListSerializer(serializers.Serializer):
         }
 
 
+#: The most items one list may hold (``k``).
+MAX_K = 50
+CATEGORY_PATTERN = r"^[-\w]+\Z"
+
+
 class ListParamsSerializer(serializers.Serializer):
-    k = serializers.IntegerField(min_value=1, max_value=50, required=False)
-    category = serializers.IntegerField(min_value=1, max_value=MAX_PK, required=False)
+    """Query parameters of every list: how many items."""
+
+    k = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_K,
+        required=False,
+        help_text="How many items (default: the shop's carousel size).",
+    )
+
+
+class PopularParamsSerializer(ListParamsSerializer):
+    category = serializers.RegexField(
+        CATEGORY_PATTERN,
+        max_length=100,
+        required=False,
+        help_text=(
+            "Only this category: its slug (see GET /api/recommendations/categories/), or its "
+            "id (kept for older clients). An unknown slug is a 400."
+        ),
+    )
+
+    def validate_category(self, value: str) -> Any:
+        key = get_adapter().category_key(value)
+        if key is None:
+            if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_PK:
+                return int(value)  # an id, as before slugs: unknown ones give an empty list
+            raise serializers.ValidationError("No such category.")
+        return key
+
+
+class CategorySerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The category's primary key.")
+    slug = serializers.CharField(help_text="What GET /api/recommendations/popular/ takes.")
+    name = serializers.CharField()
 
 
 class StrictSerializer(serializers.Serializer):
@@ -116,11 +179,34 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {
+        "type": "number",
+        "minimum": 0,
+        "maximum": float(MAX_EVENT_VALUE),
+        "nullable": True,
+        "description": (
+            "The line's amount: at most two decimal places (a decimal string such as "
+            "'12.50' is taken too)."
+        ),
+        "example": 12.5,
+    }
+)
+class AmountField(serializers.DecimalField):
+    """An amount an app sends: a JSON number (or a decimal string), never a float's
+    rounding error (more than two decimal places is a 400)."""
+
+
+@extend_schema_serializer(component_name="ShopperEvent")  # "Event" has a field "event"
 class EventSerializer(StrictSerializer):
     event = serializers.ChoiceField(choices=Event.choices)
     item = serializers.IntegerField(min_value=1, max_value=MAX_PK)
-    quantity = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
-    value = serializers.DecimalField(
+    # Optional, and 1 when left out: said in words, since a schema "default" makes
+    # generators (openapi-typescript) require the field in request bodies.
+    quantity = serializers.IntegerField(
+        min_value=1, max_value=MAX_QUANTITY, required=False, help_text="1 when left out."
+    )
+    value = AmountField(
         max_digits=12,
         decimal_places=2,
         min_value=Decimal("0"),
@@ -134,6 +220,10 @@ class EventSerializer(StrictSerializer):
         required=False, help_text="When it happened (default: now)."
     )
 
+    def validate(self, attrs: dict) -> dict:
+        attrs.setdefault("quantity", 1)
+        return attrs
+
     def validate_timestamp(self, value):
         now = timezone.now()
         if value > now + CLOCK_SKEW:
@@ -143,6 +233,32 @@ class EventSerializer(StrictSerializer):
         return value
 
 
+class EventListSerializer(serializers.ListSerializer):
+    """A batch's events (schema: ``minItems`` 1, ``maxItems`` ``MAX_EVENTS_PER_REQUEST``).
+
+    Errors of single events are keyed by position (``{"3": {"item": [...]}}``), whichever
+    check found them, never DRF's list with an empty object per valid event."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail
+            if isinstance(detail, list) and detail and all(isinstance(e, dict) for e in detail):
+                raise serializers.ValidationError(
+                    {str(i): errors for i, errors in enumerate(detail) if errors}
+                ) from None
+            raise
+
+
+class EventListExtension(OpenApiSerializerFieldExtension):
+    target_class = "recommendations.api.serializers.EventListSerializer"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        return {**schema, "minItems": 1, "maxItems": app_settings.MAX_EVENTS_PER_REQUEST}
+
+
 class EventBatchSerializer(StrictSerializer):
     visitor_id = serializers.CharField(
         required=False,
@@ -150,6 +266,16 @@ class EventBatchSerializer(StrictSerializer):
         help_text="Anonymous clients: the visitor id from POST /api/recommendations/visitors/.",
     )
     events = EventSerializer(many=True, allow_empty=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # The cap is a setting: the schema's maxItems follows it.
+        fields["events"] = EventListSerializer(
+            child=EventSerializer(),
+            allow_empty=False,
+            max_length=app_settings.MAX_EVENTS_PER_REQUEST,
+        )
+        return fields
 
     def to_internal_value(self, data: Any) -> Any:
         # The cap first: a 45,000-event batch is refused before any event is validated.
@@ -243,4 +369,101 @@ class EventBatchResultSerializer(serializers.Serializer):
     received = serializers.IntegerField()
     stored = serializers.IntegerField()
     duplicates = serializers.IntegerField()
-    tracked = serializers.BooleanField(help_text="False when the visitor opted out or is a bot.")
+    tracked = serializers.BooleanField(
+        help_text=(
+            "False (with a 200, nothing stored) when the shopper opted out, has not "
+            "consented where the shop asks first, or the shop switched tracking off."
+        )
+    )
+
+
+# --- error bodies, as the schema documents them -----------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    """401, 403, 404, 405, 415 and 429: DRF's one-message body."""
+
+    detail = serializers.CharField(help_text="What went wrong, for a person to read.")
+
+
+class FieldErrorsSerializer(serializers.Serializer):
+    """A 400: each field that was wrong, with its messages. A body that could not be parsed
+    at all has ``detail`` instead; errors about the whole body are in ``non_field_errors``."""
+
+    detail = serializers.CharField(required=False, help_text="The body could not be parsed.")
+    non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+def _messages(help_text: str) -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(), required=False, help_text=help_text)
+
+
+class VisitorHeaderErrorsSerializer(FieldErrorsSerializer):
+    """The ``X-Visitor-Id`` header is not one this server issued."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["X-Visitor-Id"] = _messages("Ask POST /api/recommendations/visitors/ for a new id.")
+        return fields
+
+
+class ListErrorsSerializer(VisitorHeaderErrorsSerializer):
+    k = _messages("k is not a whole number from 1 to 50.")
+
+
+class PopularErrorsSerializer(ListErrorsSerializer):
+    category = _messages("No such category.")
+
+
+class ConsentErrorsSerializer(VisitorHeaderErrorsSerializer):
+    consent = _messages("Not a boolean.")
+
+
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {
+                "type": "object",
+                "description": (
+                    "Keyed by the event's position in the batch (from 0), or "
+                    "non_field_errors: the list itself is wrong."
+                ),
+                "additionalProperties": {
+                    "anyOf": [
+                        {"type": "array", "items": {"type": "string"}},
+                        {
+                            "type": "object",
+                            "additionalProperties": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                            },
+                        },
+                    ]
+                },
+            },
+        ]
+    }
+)
+class EventErrorsField(serializers.JSONField):
+    pass
+
+
+class EventBatchErrorsSerializer(FieldErrorsSerializer):
+    visitor_id = _messages("Missing for an anonymous client, or not issued by this server.")
+    events = EventErrorsField(
+        required=False,
+        help_text="The batch is empty or too long (messages), or which events were wrong.",
+    )
+
+
+class ItemFieldExtension(OpenApiSerializerFieldExtension):
+    """A recommendation's ``item``: the shop's ``ITEM_SERIALIZER`` when it sets one, else
+    :class:`~.serializers.ItemSerializer` (what the default and Oscar adapters give)."""
+
+    target_class = "recommendations.api.serializers.ItemField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        serializer = import_from_setting("ITEM_SERIALIZER") or ItemSerializer
+        component = auto_schema.resolve_serializer(serializer, direction)
+        return component.ref

@@ -9,28 +9,39 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView as DRFAPIView
 
 from .. import serving
 from ..adapters import get_adapter
 from ..models import CustomerInsight, Event, Interaction
 from ..tracking import consent, recording, visitors
+from ..tracking.keys import MAX_PK
 from ..tracking.middleware import mark_personal
 from .serializers import (
     PURCHASES_REFUSED,
+    CategorySerializer,
     ConsentChoiceSerializer,
+    ConsentErrorsSerializer,
     ConsentStateSerializer,
     CustomerInsightSerializer,
+    ErrorSerializer,
+    EventBatchErrorsSerializer,
     EventBatchResultSerializer,
     EventBatchSerializer,
+    ListErrorsSerializer,
     ListParamsSerializer,
+    PopularErrorsSerializer,
+    PopularParamsSerializer,
     RecommendationListSerializer,
+    VisitorHeaderErrorsSerializer,
     VisitorSerializer,
     is_integration,
 )
@@ -38,7 +49,6 @@ from .throttling import EventsThrottle, ReadsThrottle, VisitorsThrottle
 
 logger = logging.getLogger(__name__)
 
-K = OpenApiParameter("k", int, description="How many items (1-50).")
 VISITOR_HEADER = OpenApiParameter(
     "X-Visitor-Id",
     str,
@@ -52,8 +62,56 @@ VISITOR_HEADER = OpenApiParameter(
 )
 
 
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+UNAUTHENTICATED = _error(
+    "Wrong credentials, or none where the operation needs a signed-in caller (the "
+    "WWW-Authenticate header names the scheme)."
+)
+FORBIDDEN = _error("The caller may not do this (or a signed-in browser sent no CSRF token).")
+THROTTLED = _error("Too many requests: wait the Retry-After header's seconds.")
+UNSUPPORTED = _error("The body is not JSON (Content-Type: application/json).")
+
+
+def errors(bad_request: Any, *more: int) -> dict[int, Any]:
+    """The error responses of an operation: its 400 body (None: it has no input to get
+    wrong), 401 and 429 for every one, and ``more`` of 403, 404 and 415."""
+    known = {403: FORBIDDEN, 404: _error("No such item, user or path."), 415: UNSUPPORTED}
+    found = {} if bad_request is None else {
+        400: OpenApiResponse(bad_request, description="Field errors: what was wrong, by field."),
+    }
+    found[401] = UNAUTHENTICATED
+    found.update({code: known[code] for code in more})
+    found[429] = THROTTLED
+    return found
+
+
+class APIView(DRFAPIView):
+    # The app's endpoints: wrong credentials are a 401 with ``WWW-Authenticate``, whatever
+    # order the shop lists its authentication classes in (DRF asks only the first, and
+    # session authentication, often first, has no header, which turns a 401 into a 403).
+    # Comments, not a docstring: the schema would give it as every operation's description.
+
+    def get_authenticate_header(self, request: Request) -> str | None:
+        for authenticator in self.get_authenticators():
+            header = authenticator.authenticate_header(request)
+            if header:
+                return header
+        return None
+
+
+def existing_id(pk: int) -> int:
+    """A path's id, which may be any integer: one no row can have is a 404 (in JSON), not
+    a database error about its size."""
+    if not 0 < pk <= MAX_PK:
+        raise Http404("No such id.")
+    return pk
+
+
 class ListView(APIView):
-    """Common handling: validated query parameters, and a fallback when the service fails."""
+    # Common handling: validated query parameters, and a fallback when the service fails.
 
     permission_classes = [permissions.AllowAny]
     throttle_classes = [ReadsThrottle]
@@ -63,8 +121,10 @@ class ListView(APIView):
     #: The list is one shopper's (Cache-Control: private, Vary on who asks).
     personal = False
 
+    params_class = ListParamsSerializer
+
     def params(self, request: Request) -> dict[str, Any]:
-        params = ListParamsSerializer(data=request.query_params)
+        params = self.params_class(data=request.query_params)
         params.is_valid(raise_exception=True)
         return params.validated_data
 
@@ -124,8 +184,8 @@ class ForMeView(ListView):
     personal = True
 
     @extend_schema(
-        parameters=[K, VISITOR_HEADER],
-        responses=RecommendationListSerializer,
+        parameters=[ListParamsSerializer, VISITOR_HEADER],
+        responses={200: RecommendationListSerializer, **errors(ListErrorsSerializer)},
         summary="Recommendations for the caller (signed in, or by visitor id)",
     )
     def get(self, request: Request) -> Response:
@@ -142,8 +202,8 @@ class BuyAgainView(ListView):
     personal = True
 
     @extend_schema(
-        parameters=[K, VISITOR_HEADER],
-        responses=RecommendationListSerializer,
+        parameters=[ListParamsSerializer, VISITOR_HEADER],
+        responses={200: RecommendationListSerializer, **errors(ListErrorsSerializer)},
         summary="What the caller bought, the likeliest re-buys first (empty for a new shopper)",
     )
     def get(self, request: Request) -> Response:
@@ -152,6 +212,14 @@ class BuyAgainView(ListView):
         return self.respond(
             request, lambda: serving.buy_again(user, visitor_id, k), k, user, visitor_id
         )
+
+
+USER_ID = OpenApiParameter(
+    "user_id",
+    OpenApiTypes.INT64,
+    location=OpenApiParameter.PATH,
+    description="The user's id (an unknown one is a 404).",
+)
 
 
 class CanReadShopperHistory(permissions.BasePermission):
@@ -169,12 +237,12 @@ class UserRecommendationsView(ListView):
     personal = True
 
     @extend_schema(
-        parameters=[K],
-        responses=RecommendationListSerializer,
+        parameters=[USER_ID, ListParamsSerializer],
+        responses={200: RecommendationListSerializer, **errors(ListErrorsSerializer, 403, 404)},
         summary="A user's recommendations (staff who may view the interaction log)",
     )
     def get(self, request: Request, user_id: int) -> Response:
-        user = get_object_or_404(get_user_model(), pk=user_id)
+        user = get_object_or_404(get_user_model(), pk=existing_id(user_id))
         k = self.params(request).get("k")
         return self.respond(request, lambda: serving.for_visitor(user, None, k), k)
 
@@ -194,51 +262,75 @@ class CustomerInsightsView(APIView):
     throttle_classes = [ReadsThrottle]
 
     @extend_schema(
-        responses=CustomerInsightSerializer,
+        parameters=[USER_ID],
+        responses={200: CustomerInsightSerializer, **errors(None, 403, 404)},
         summary="A customer's churn risk, expected spend and usual prices (staff)",
     )
     def get(self, request: Request, user_id: int) -> Response:
-        insight = get_object_or_404(CustomerInsight, user_id=user_id)
+        insight = get_object_or_404(CustomerInsight, user_id=existing_id(user_id))
         response = Response(CustomerInsightSerializer(insight).data)
         mark_personal(response)
         return response
 
 
+ITEM_PK = OpenApiParameter(
+    "id",
+    OpenApiTypes.INT64,
+    location=OpenApiParameter.PATH,
+    description="The item's id. An item that is unknown or not shown to shoppers is a 404.",
+)
+
+
 class ItemListView(ListView):
     service = staticmethod(serving.related_to)
 
-    @extend_schema(parameters=[K, VISITOR_HEADER], responses=RecommendationListSerializer)
     def get(self, request: Request, pk: int) -> Response:
+        existing_id(pk)
         try:  # this process's item cache: no query when the item was served recently
             item = serving.get_item(pk)
         except ObjectDoesNotExist:
             raise Http404("No such item.") from None
         k = self.params(request).get("k")
+        # What a shopper cannot see (inactive, sold out, not public) has no lists either,
+        # as its page has none; read fresh, like the stock of every list.
+        if not get_adapter().visible_ids([item.pk]):
+            raise Http404("No such item.")
         user, visitor_id = self.shopper(request)
         return self.respond(request, lambda: self.service(item, k), k, user, visitor_id)
+
+
+ITEM_LIST_SCHEMA = {
+    "parameters": [ITEM_PK, ListParamsSerializer, VISITOR_HEADER],
+    "responses": {200: RecommendationListSerializer, **errors(ListErrorsSerializer, 404)},
+}
 
 
 class RelatedView(ItemListView):
     placement = "related"
     service = staticmethod(serving.related_to)
 
+    @extend_schema(**ITEM_LIST_SCHEMA, summary="Items similar to this one")
+    def get(self, request: Request, pk: int) -> Response:
+        return super().get(request, pk)
+
 
 class BoughtTogetherView(ItemListView):
     placement = "bought_together"
     service = staticmethod(serving.bought_together)
 
+    @extend_schema(**ITEM_LIST_SCHEMA, summary="Items bought in the same orders as this one")
+    def get(self, request: Request, pk: int) -> Response:
+        return super().get(request, pk)
+
 
 class PopularView(ListView):
     placement = "popular"
+    params_class = PopularParamsSerializer
 
     @extend_schema(
-        parameters=[
-            K,
-            OpenApiParameter("category", int, description="Only this category."),
-            VISITOR_HEADER,
-        ],
-        responses=RecommendationListSerializer,
-        summary="Most bought items",
+        parameters=[PopularParamsSerializer, VISITOR_HEADER],
+        responses={200: RecommendationListSerializer, **errors(PopularErrorsSerializer)},
+        summary="Most bought items, in the shop or in one category",
     )
     def get(self, request: Request) -> Response:
         params = self.params(request)
@@ -249,6 +341,23 @@ class PopularView(ListView):
         )
 
 
+class CategoriesView(APIView):
+    """The shop's categories: their slugs are what ``popular?category=`` takes."""
+
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [ReadsThrottle]
+
+    @extend_schema(
+        responses={200: CategorySerializer(many=True), **errors(None)},
+        summary="The shop's categories (slugs for popular?category=)",
+    )
+    def get(self, request: Request) -> Response:
+        adapter = get_adapter()
+        queryset = adapter.category_queryset()
+        categories = [] if queryset is None else queryset
+        return Response([adapter.category_payload(category) for category in categories])
+
+
 class VisitorsView(APIView):
     """Issues an anonymous visitor id: what a mobile app keeps per install."""
 
@@ -257,7 +366,7 @@ class VisitorsView(APIView):
 
     @extend_schema(
         request=None,
-        responses={201: VisitorSerializer},
+        responses={201: VisitorSerializer, 401: UNAUTHENTICATED, 429: THROTTLED},
         summary="A new anonymous visitor id (mobile clients, once per install)",
     )
     def post(self, request: Request) -> Response:
@@ -273,7 +382,7 @@ class ConsentView(APIView):
 
     @extend_schema(
         parameters=[VISITOR_HEADER],
-        responses=ConsentStateSerializer,
+        responses={200: ConsentStateSerializer, **errors(VisitorHeaderErrorsSerializer)},
         summary="Whether the caller is asked for, has given or has refused consent",
     )
     def get(self, request: Request) -> Response:
@@ -285,7 +394,7 @@ class ConsentView(APIView):
     @extend_schema(
         request=ConsentChoiceSerializer,
         parameters=[VISITOR_HEADER],
-        responses=ConsentStateSerializer,
+        responses={200: ConsentStateSerializer, **errors(ConsentErrorsSerializer, 403, 415)},
         summary="Consent to tracking, or opt out (lasting)",
     )
     def post(self, request: Request) -> Response:
@@ -307,10 +416,22 @@ class ConsentView(APIView):
 class EventsView(APIView):
     permission_classes = [permissions.AllowAny]
     throttle_classes = [EventsThrottle]
+    # A nested list has no form encoding: JSON only (anything else is a 415).
+    parser_classes = [JSONParser]
 
     @extend_schema(
         request=EventBatchSerializer,
-        responses={201: EventBatchResultSerializer},
+        responses={
+            201: OpenApiResponse(EventBatchResultSerializer, description="Recorded."),
+            200: OpenApiResponse(
+                EventBatchResultSerializer,
+                description=(
+                    "Valid, and not recorded (tracked: false): the shopper opted out or has "
+                    "not consented, or the shop switched tracking off."
+                ),
+            ),
+            **errors(EventBatchErrorsSerializer, 403, 415),
+        },
         summary="Record a batch of shopper events (mobile clients)",
     )
     def post(self, request: Request) -> Response:
@@ -318,9 +439,13 @@ class EventsView(APIView):
         batch.is_valid(raise_exception=True)
         events = batch.validated_data["events"]
         integration = is_integration(request.user)
-        # A server integration reports sales, not its own browsing: its user agent (curl,
-        # python-requests) is not a crawler's, and it has no opt-out of its own.
-        if not recording.should_track(None if integration else request._request) or (
+        # No user-agent bot filter here: that is for page views. Every batch comes from a
+        # signed-in caller or carries a visitor id this server issued (apps' HTTP libraries
+        # say "python-httpx" or "okhttp"). A server integration reports sales, not its own
+        # browsing, and has no opt-out of its own.
+        if not recording.should_track(
+            None if integration else request._request, user_agent=False
+        ) or (
             not request.user.is_authenticated
             and consent.visitor_declined(batch.validated_data.get("visitor_id"))
         ):
@@ -377,3 +502,17 @@ class EventsView(APIView):
             "tracked": True,
         }
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(exclude=True)
+class NotFoundView(APIView):
+    """What the API answers for a path it does not have: a JSON 404."""
+
+    permission_classes = [permissions.AllowAny]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        raise Http404("No such path in the recommendations API.")
+
+
+not_found = NotFoundView.as_view()

@@ -132,12 +132,17 @@ def record_many(rows: Iterable[dict[str, Any]], *, defer: bool = True) -> Record
     return result
 
 
-def should_track(request: HttpRequest | None) -> bool:
+def should_track(request: HttpRequest | None, *, user_agent: bool = True) -> bool:
     """False for a disabled tracker, a bot, a visitor who opted out, or one who has not
-    consented where ``REQUIRE_CONSENT`` asks for consent (:mod:`.consent`)."""
+    consented where ``REQUIRE_CONSENT`` asks for consent (:mod:`.consent`).
+
+    ``user_agent=False`` skips the bot filter (by user agent), which is for page views: the
+    events API's callers are apps holding a visitor id the server issued, or signed in."""
     if not app_settings.TRACKING_ENABLED:
         return False
-    return not get_adapter().is_bot(request) and consent.tracking_allowed(request)
+    if user_agent and get_adapter().is_bot(request):
+        return False
+    return consent.tracking_allowed(request)
 
 
 def validate_event(
