@@ -24,6 +24,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 _training = {
     "LOCK_TTL": int(os.environ.get("FAULTS_LOCK_TTL", "600")),
     "RETRY_COUNTDOWN": 5,
+    # The demo slice spans a few weeks: test on its last week, not the default 30 days.
+    "TEST_WINDOW_DAYS": int(os.environ.get("FAULTS_TEST_WINDOW_DAYS", "7")),
 }
 if os.environ.get("FAULTS_EPOCHS"):
     _training["HYPERPARAMETERS"] = {"epochs": int(os.environ["FAULTS_EPOCHS"])}
