@@ -7,7 +7,7 @@ Everything runs on throwaway services the script starts and removes itself: a Po
 cluster (``initdb`` in a temporary folder, port 5440, run as ``postgres`` when we are root),
 a ``redis-server`` on port 6390 (broker db 0, event buffer db 1, cache db 2), a Celery worker
 (both queues, ``--concurrency 2``) and Celery beat (whose 10 s schedule flushes the buffer),
-and MEDIA_ROOT (the artifact storage) on a 64 MiB tmpfs mounted for the run. The shared
+and MEDIA_ROOT (the artifact storage) on a 512 MiB tmpfs mounted for the run. The shared
 servers on 5432 / 6379 are never touched.
 
 Setup: ``migrate``, the first ``--rows`` rows of online-retail through the shop's loader, a
@@ -227,7 +227,7 @@ class Stack:
     def mount_tmpfs(self) -> None:
         if not self.root_user:
             return
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0777", "tmpfs",
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m,mode=0777", "tmpfs",
                             str(self.media)], capture_output=True, text=True)
         self.tmpfs = r.returncode == 0
         if not self.tmpfs:
@@ -582,7 +582,14 @@ def s_worker_kill_train(stack: Stack, probe: Probe, args, admin, *, redeliver: b
         first = queue()
         res["operator_queued"] = [first]
         log(f"{tag}: operator queued v{first}")
-        live = wait_for(lambda: is_active(first), args.lock_ttl + 60, 0.5)
+        # Live, or given up (still "queued" once its retries ran out): the lease of the dead
+        # run expires after LOCK_TTL, and training takes train_s more.
+        live = wait_for(
+            lambda: is_active(first) or (
+                status_of(first) == "queued"
+                and "MaxRetriesExceededError" in stack.worker_log()[mark:]),
+            args.lock_ttl + args.train_s * 4 + 180, 0.5)
+        live = live if is_active(first) else None
         target = first
         res["first_click_status"] = status_of(first)
         res["first_click_gave_up"] = "MaxRetriesExceededError" in stack.worker_log()[mark:]
@@ -665,8 +672,15 @@ def s_storage_full(stack: Stack, probe: Probe, args, admin) -> dict:
     usage = shutil.disk_usage(stack.media)
     ballast = stack.media / "ballast.bin"
     free_left = 16 * 1024
+    chunk = b"\0" * (1 << 20)
     with open(ballast, "wb") as fh:
-        fh.write(b"\0" * max(0, usage.free - free_left))
+        todo = max(0, usage.free - free_left)
+        try:
+            while todo > 0:
+                fh.write(chunk[: min(todo, len(chunk))])
+                todo -= len(chunk)
+        except OSError:  # full a little early (block rounding): full is what we want
+            pass
     free = shutil.disk_usage(stack.media).free
     log(f"{tag}: {free} bytes free on the artifact tmpfs")
     proc, out = stack.start_load(tag, args.light_rate, 10_000, buffered=False)
@@ -744,6 +758,8 @@ def main() -> int:
     parser.add_argument("--lock-ttl", type=int, default=45)
     parser.add_argument("--only", nargs="*", choices=SCENARIOS)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the earlier results of the scenarios not run now")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "faults.json")
     args = parser.parse_args()
     chosen = args.only or SCENARIOS
@@ -848,6 +864,15 @@ def main() -> int:
         tail = stack.worker_log()[-4000:]
         stack.teardown()
     results["worker_log_tail"] = tail.splitlines()[-20:]
+    for data in results.get("scenarios", {}).values():
+        data["run_date"] = results["date"]
+    if args.merge and args.output.exists():
+        earlier = json.loads(args.output.read_text())
+        runs = earlier.get("runs") or [{k: earlier.get(k) for k in ("date", "machine", "setup")}]
+        results["runs"] = [*runs, {k: results.get(k) for k in ("date", "machine", "setup")}]
+        results["scenarios"] = {**earlier.get("scenarios", {}), **results.get("scenarios", {})}
+        results["scenarios"] = {k: results["scenarios"][k] for k in SCENARIOS
+                                if k in results["scenarios"]}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     log(f"wrote {args.output}")
