@@ -41,6 +41,7 @@ and what the admin shows for the affected version. Writes ``bench/results/faults
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import os
@@ -64,8 +65,14 @@ REDIS_PORT = 6390
 DB = "faults"
 BUFFER_KEY = "recommendations:events"
 SCENARIOS = [
-    "redis_kill", "redis_kill_aof", "redis_pause", "pg_restart", "pg_restart_buffered",
-    "worker_kill_train", "worker_kill_similarity", "worker_kill_train_redeliver",
+    "redis_kill",
+    "redis_kill_aof",
+    "redis_pause",
+    "pg_restart",
+    "pg_restart_buffered",
+    "worker_kill_train",
+    "worker_kill_similarity",
+    "worker_kill_train_redeliver",
     "storage_full",
 ]
 
@@ -125,17 +132,44 @@ class Stack:
         if self.root_user:
             shutil.chown(self.pgdata, "postgres", "postgres")
             shutil.chown(self.pgsock, "postgres", "postgres")
-        self._as_postgres([str(PG_BIN / "initdb"), "-D", str(self.pgdata), "-A", "trust",
-                           "-U", "postgres", "--no-sync", "-E", "UTF8"])
+        self._as_postgres(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
+        )
         self._pg_ctl("start")
-        self._as_postgres([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(PG_PORT),
-                           "-U", "postgres", DB])
+        self._as_postgres(
+            [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres", DB]
+        )
 
     def _pg_ctl(self, action: str, *extra: str) -> None:
-        opts = (f"-p {PG_PORT} -k {self.pgsock} -c listen_addresses=127.0.0.1 "
-                "-c max_connections=100 -c shared_buffers=64MB")
-        self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-o", opts,
-                           "-l", str(self.pgsock / "pg.log"), "-w", *extra, action])
+        opts = (
+            f"-p {PG_PORT} -k {self.pgsock} -c listen_addresses=127.0.0.1 "
+            "-c max_connections=100 -c shared_buffers=64MB"
+        )
+        self._as_postgres(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-o",
+                opts,
+                "-l",
+                str(self.pgsock / "pg.log"),
+                "-w",
+                *extra,
+                action,
+            ]
+        )
 
     def restart_pg(self) -> None:
         self._pg_ctl("restart", "-m", "fast")
@@ -144,12 +178,26 @@ class Stack:
     def start_redis(self, aof: bool | None = None) -> None:
         if aof is not None:
             self.redis_aof = aof
-        persistence = (["--appendonly", "yes", "--appendfsync", "everysec"] if self.redis_aof
-                       else ["--appendonly", "no"])
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "everysec"]
+            if self.redis_aof
+            else ["--appendonly", "no"]
+        )
         self.redis = subprocess.Popen(
-            ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "",
-             *persistence, "--dir", str(self.redis_dir),
-             "--logfile", str(self.tmp / "redis.log")],
+            [
+                "redis-server",
+                "--port",
+                str(REDIS_PORT),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                *persistence,
+                "--dir",
+                str(self.redis_dir),
+                "--logfile",
+                str(self.tmp / "redis.log"),
+            ],
             start_new_session=True,
         )
         for _ in range(100):
@@ -174,15 +222,30 @@ class Stack:
     # --- Celery ------------------------------------------------------------------------
     def start_worker(self, **extra_env: str) -> None:
         self.worker_env = {"FAULTS_BUFFER": "1", **extra_env}
-        out = open(self.tmp / "worker.log", "a")
-        out.write(f"\n===== worker started {datetime.now().isoformat()} {extra_env}\n")
-        out.flush()
+        with open(self.tmp / "worker.log", "a") as fh:
+            fh.write(f"\n===== worker started {datetime.now().isoformat()} {extra_env}\n")
+        out = open(self.tmp / "worker.log", "a")  # noqa: SIM115 (the child keeps it)
         self.worker = subprocess.Popen(
-            [str(Path(sys.executable).with_name("celery")), "-A", "shop", "worker",
-             "-Q", "recommendations,recommendations.train", "--concurrency", "2",
-             "--loglevel", "INFO", "--hostname", "faults@%h",
-             "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env={**self.env, **self.worker_env}, stdout=out, stderr=subprocess.STDOUT,
+            [
+                str(Path(sys.executable).with_name("celery")),
+                "-A",
+                "shop",
+                "worker",
+                "-Q",
+                "recommendations,recommendations.train",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                "faults@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env={**self.env, **self.worker_env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -193,12 +256,23 @@ class Stack:
         self.worker.wait()
 
     def start_beat(self) -> None:
-        out = open(self.tmp / "beat.log", "a")
+        out = open(self.tmp / "beat.log", "a")  # noqa: SIM115 (the child keeps it)
         self.beat = subprocess.Popen(
-            [str(Path(sys.executable).with_name("celery")), "-A", "shop", "beat",
-             "-s", str(self.tmp / "beat-schedule"), "--loglevel", "WARNING"],
-            cwd=ROOT, env={**self.env, "FAULTS_BUFFER": "1"}, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(Path(sys.executable).with_name("celery")),
+                "-A",
+                "shop",
+                "beat",
+                "-s",
+                str(self.tmp / "beat-schedule"),
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env={**self.env, "FAULTS_BUFFER": "1"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def worker_log(self) -> str:
@@ -208,12 +282,18 @@ class Stack:
     # --- load --------------------------------------------------------------------------
     def start_load(self, tag: str, rate: float, seconds: float, buffered: bool):
         out = self.tmp / f"load-{tag}.json"
-        env = {**self.env, "FAULTS_BUFFER": "1" if buffered else "0",
-               "FAULTS_LOG_LEVEL": "CRITICAL"}
+        env = {
+            **self.env,
+            "FAULTS_BUFFER": "1" if buffered else "0",
+            "FAULTS_LOG_LEVEL": "CRITICAL",
+        }
         proc = subprocess.Popen(
             [sys.executable, str(HERE / "load.py"), tag, str(rate), str(seconds), str(out)],
-            cwd=ROOT, env=env, stdout=open(self.tmp / f"load-{tag}.log", "w"),
-            stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=open(self.tmp / f"load-{tag}.log", "w"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.loads.append(proc)
         log_path = self.tmp / f"load-{tag}.log"
@@ -227,8 +307,11 @@ class Stack:
     def mount_tmpfs(self) -> None:
         if not self.root_user:
             return
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m,mode=0777", "tmpfs",
-                            str(self.media)], capture_output=True, text=True)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=512m,mode=0777", "tmpfs", str(self.media)],
+            capture_output=True,
+            text=True,
+        )
         self.tmpfs = r.returncode == 0
         if not self.tmpfs:
             log(f"could not mount a tmpfs ({r.stderr.strip()}): storage_full will be skipped")
@@ -237,18 +320,25 @@ class Stack:
     def teardown(self) -> None:
         for proc in [*self.loads, self.worker, self.beat]:
             if proc is not None and proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 proc.wait()
         if self.redis is not None and self.redis.poll() is None:
             self.redis.kill()
             self.redis.wait()
         if (self.pgdata / "postmaster.pid").exists():
             try:
-                self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.pgdata), "-m",
-                                   "immediate", "-w", "stop"])
+                self._as_postgres(
+                    [
+                        str(PG_BIN / "pg_ctl"),
+                        "-D",
+                        str(self.pgdata),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "stop",
+                    ]
+                )
             except subprocess.CalledProcessError as exc:
                 log(f"pg_ctl stop: {exc.stderr}")
         if self.tmpfs:
@@ -263,8 +353,13 @@ class RedisProbe:
     def __init__(self, db: int, timeout: float) -> None:
         import redis
 
-        self.client = redis.Redis(host="127.0.0.1", port=REDIS_PORT, db=db,
-                                  socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.client = redis.Redis(
+            host="127.0.0.1",
+            port=REDIS_PORT,
+            db=db,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
 
     def ping_ok(self) -> bool:
         try:
@@ -360,16 +455,21 @@ def count_events(tag: str, load_out: Path) -> dict:
     ok = set(sent["ok"])
     refused = {int(k) for k in sent["refused"]}
     stored: dict[int, int] = {}
-    for row in (Interaction.objects.filter(source__startswith=f"faults:{tag}:")
-                .values("source").annotate(n=Count("id"))):
+    for row in (
+        Interaction.objects.filter(source__startswith=f"faults:{tag}:")
+        .values("source")
+        .annotate(n=Count("id"))
+    ):
         stored[int(row["source"].rsplit(":", 1)[1])] = row["n"]
     lost = sorted(ok - set(stored))
     dup = {seq: n - 1 for seq, n in stored.items() if n > 1}
 
     def split(seqs) -> dict:
         seqs = list(seqs)
-        return {"with_client_event_id": sum(1 for s in seqs if s % 2 == 0),
-                "without_client_event_id": sum(1 for s in seqs if s % 2 == 1)}
+        return {
+            "with_client_event_id": sum(1 for s in seqs if s % 2 == 0),
+            "without_client_event_id": sum(1 for s in seqs if s % 2 == 1),
+        }
 
     return {
         "sent": sent["sent"],
@@ -472,8 +572,17 @@ def queue(force: bool = True) -> int:
 
 
 # --- scenarios -------------------------------------------------------------------------
-def event_scenario(stack: Stack, probe: Probe, tag: str, *, buffered: bool, fault, at: float,
-                   rate: float, seconds: float) -> dict:
+def event_scenario(
+    stack: Stack,
+    probe: Probe,
+    tag: str,
+    *,
+    buffered: bool,
+    fault,
+    at: float,
+    rate: float,
+    seconds: float,
+) -> dict:
     proc, out = stack.start_load(tag, rate, seconds, buffered)
     t0 = time.monotonic()
     time.sleep(at)
@@ -483,9 +592,16 @@ def event_scenario(stack: Stack, probe: Probe, tag: str, *, buffered: bool, faul
     t_load_end = time.monotonic()
     drain = wait_flushed(stack, tag) if buffered else {}
     t1 = time.monotonic()
-    res = {"buffered": buffered, "rate_per_s": rate, "fault_at_s": at, **fault_info,
-           "events": count_events(tag, out), **drain,
-           "carousel": probe.window(t0, t1), "load_ended_at_s": round(t_load_end - t0, 1)}
+    res = {
+        "buffered": buffered,
+        "rate_per_s": rate,
+        "fault_at_s": at,
+        **fault_info,
+        "events": count_events(tag, out),
+        **drain,
+        "carousel": probe.window(t0, t1),
+        "load_ended_at_s": round(t_load_end - t0, 1),
+    }
     return res
 
 
@@ -503,12 +619,23 @@ def s_redis_kill(stack: Stack, probe: Probe, args, *, aof: bool) -> dict:
         time.sleep(5)
         stack.start_redis()
         after = stack.redis_client().buffered()
-        return {"buffered_at_kill": waiting, "buffered_after_restart": after,
-                "redis_down_s": round(time.monotonic() - t, 1),
-                "redis_persistence": "AOF everysec" if aof else "none (--save '' --appendonly no)"}
+        return {
+            "buffered_at_kill": waiting,
+            "buffered_after_restart": after,
+            "redis_down_s": round(time.monotonic() - t, 1),
+            "redis_persistence": "AOF everysec" if aof else "none (--save '' --appendonly no)",
+        }
 
-    return event_scenario(stack, probe, tag, buffered=True, fault=fault, at=args.seconds / 3,
-                          rate=args.rate, seconds=args.seconds)
+    return event_scenario(
+        stack,
+        probe,
+        tag,
+        buffered=True,
+        fault=fault,
+        at=args.seconds / 3,
+        rate=args.rate,
+        seconds=args.seconds,
+    )
 
 
 def s_redis_pause(stack: Stack, probe: Probe, args) -> dict:
@@ -518,8 +645,16 @@ def s_redis_pause(stack: Stack, probe: Probe, args) -> dict:
         os.kill(stack.redis.pid, signal.SIGCONT)
         return {"redis_paused_s": 3.0, "redis_persistence": "AOF" if stack.redis_aof else "none"}
 
-    return event_scenario(stack, probe, "redis_pause", buffered=True, fault=fault,
-                          at=args.seconds / 3, rate=args.rate, seconds=args.seconds)
+    return event_scenario(
+        stack,
+        probe,
+        "redis_pause",
+        buffered=True,
+        fault=fault,
+        at=args.seconds / 3,
+        rate=args.rate,
+        seconds=args.seconds,
+    )
 
 
 def s_pg_restart(stack: Stack, probe: Probe, args, *, buffered: bool) -> dict:
@@ -530,8 +665,16 @@ def s_pg_restart(stack: Stack, probe: Probe, args, *, buffered: bool) -> dict:
         stack.restart_pg()
         return {"pg_restart_s": round(time.monotonic() - t, 1)}
 
-    return event_scenario(stack, probe, tag, buffered=buffered, fault=fault,
-                          at=args.seconds / 3, rate=args.rate, seconds=args.seconds)
+    return event_scenario(
+        stack,
+        probe,
+        tag,
+        buffered=buffered,
+        fault=fault,
+        at=args.seconds / 3,
+        rate=args.rate,
+        seconds=args.seconds,
+    )
 
 
 def wait_received(stack: Stack, task: str, since: int, limit: float) -> bool:
@@ -565,13 +708,19 @@ def s_worker_kill_train(stack: Stack, probe: Probe, args, admin, *, redeliver: b
     log(f"{tag}: killed the worker {t_kill - t0:.1f} s after queueing (v{v} {st})")
     time.sleep(1)
     stack.start_worker(**({"FAULTS_VISIBILITY_TIMEOUT": "30"} if redeliver else {}))
-    res: dict = {"killed_version": v, "status_at_kill": st, "kill_after_running_s": delay,
-                 "previous_active": before, "lock_ttl_s": args.lock_ttl}
+    res: dict = {
+        "killed_version": v,
+        "status_at_kill": st,
+        "kill_after_running_s": delay,
+        "previous_active": before,
+        "lock_ttl_s": args.lock_ttl,
+    }
     if redeliver:
         res["visibility_timeout_s"] = 30
         live = wait_for(lambda: is_active(v), args.lock_ttl + 150, 0.5)
         res["new_version_live_after_kill_s"] = (
-            None if live is None else round(time.monotonic() - t_kill, 1))
+            None if live is None else round(time.monotonic() - t_kill, 1)
+        )
         target = v
     else:
         # Nothing redelivers the task within the hour (visibility_timeout): the operator
@@ -585,10 +734,16 @@ def s_worker_kill_train(stack: Stack, probe: Probe, args, admin, *, redeliver: b
         # Live, or given up (still "queued" once its retries ran out): the lease of the dead
         # run expires after LOCK_TTL, and training takes train_s more.
         live = wait_for(
-            lambda: is_active(first) or (
-                status_of(first) == "queued"
-                and "MaxRetriesExceededError" in stack.worker_log()[mark:]),
-            args.lock_ttl + args.train_s * 4 + 180, 0.5)
+            lambda: (
+                is_active(first)
+                or (
+                    status_of(first) == "queued"
+                    and "MaxRetriesExceededError" in stack.worker_log()[mark:]
+                )
+            ),
+            args.lock_ttl + args.train_s * 4 + 180,
+            0.5,
+        )
         live = live if is_active(first) else None
         target = first
         res["first_click_status"] = status_of(first)
@@ -600,7 +755,8 @@ def s_worker_kill_train(stack: Stack, probe: Probe, args, admin, *, redeliver: b
             log(f"{tag}: v{first} is {status_of(first)}; operator queued v{target}")
             live = wait_for(lambda: is_active(target), args.train_s * 4 + 180, 0.5)
         res["new_version_live_after_kill_s"] = (
-            None if live is None else round(time.monotonic() - t_kill, 1))
+            None if live is None else round(time.monotonic() - t_kill, 1)
+        )
         res["killed_version_status_at_end"] = status_of(v)
     os.killpg(proc.pid, signal.SIGINT)  # the load stops and writes its tally
     proc.wait()
@@ -635,13 +791,17 @@ def s_worker_kill_similarity(stack: Stack, probe: Probe, args, admin) -> dict:
     stack.kill_worker()
     t_kill = time.monotonic()
     tail = stack.worker_log()[mark:]
-    finished = any("score_similarity" in line and "succeeded" in line
-                   for line in tail.splitlines())
-    log(f"{tag}: killed the worker during score_similarity (received {received}, "
-        f"finished before the kill {finished})")
-    res: dict = {"killed_version": v, "previous_active": before,
-                 "similarity_task_received": received,
-                 "similarity_finished_before_kill": finished}
+    finished = any("score_similarity" in line and "succeeded" in line for line in tail.splitlines())
+    log(
+        f"{tag}: killed the worker during score_similarity (received {received}, "
+        f"finished before the kill {finished})"
+    )
+    res: dict = {
+        "killed_version": v,
+        "previous_active": before,
+        "similarity_task_received": received,
+        "similarity_finished_before_kill": finished,
+    }
     res["related_rows_after_kill"] = RelatedItem.objects.filter(version_id=v).count()
     time.sleep(1)
     stack.start_worker()
@@ -655,7 +815,8 @@ def s_worker_kill_similarity(stack: Stack, probe: Probe, args, admin) -> dict:
         time.sleep(2)  # the task writes in one transaction: rows visible = all rows
         versions.activate(ModelVersion.objects.get(pk=v), reason="(faults bench: admin)")
     res["new_version_live_after_kill_s"] = (
-        round(time.monotonic() - t_kill, 1) if is_active(v) else None)
+        round(time.monotonic() - t_kill, 1) if is_active(v) else None
+    )
     t1 = time.monotonic()
     res["carousel"] = probe.window(t0, t1)
     res["admin_end"] = version_view(v, admin)
@@ -687,9 +848,13 @@ def s_storage_full(stack: Stack, probe: Probe, args, admin) -> dict:
     t0 = time.monotonic()
     v = queue()
     done = wait_for(lambda: status_of(v) in ("failed", "succeeded"), args.train_s * 4 + 180, 0.5)
-    res: dict = {"tmpfs_size_mib": round(usage.total / 2**20), "free_bytes": free,
-                 "previous_active": before, "failed_version": v,
-                 "failed_after_s": None if done is None else round(done, 1)}
+    res: dict = {
+        "tmpfs_size_mib": round(usage.total / 2**20),
+        "free_bytes": free,
+        "previous_active": before,
+        "failed_version": v,
+        "failed_after_s": None if done is None else round(done, 1),
+    }
     res["admin_failed_version"] = version_view(v, admin)
     res["active_still_loads"] = _loads(versions.active_version())
     leftovers = sorted(str(p.relative_to(stack.media)) for p in stack.media.rglob(f"v{v}/*"))
@@ -700,7 +865,8 @@ def s_storage_full(stack: Stack, probe: Probe, args, admin) -> dict:
     live = wait_for(lambda: is_active(target), args.train_s * 4 + 180, 0.5)
     res["operator_queued"] = target
     res["new_version_live_after_space_freed_s"] = (
-        None if live is None else round(time.monotonic() - t_free, 1))
+        None if live is None else round(time.monotonic() - t_free, 1)
+    )
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait()
     res["events"] = count_events(tag, out)
@@ -733,33 +899,43 @@ def machine() -> dict:
     except OSError:
         pass
     mem = 0
-    try:
+    with contextlib.suppress(OSError, ValueError, IndexError):
         mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    pg = subprocess.run([str(PG_BIN / "postgres"), "--version"], capture_output=True,
-                        text=True).stdout.strip()
-    rd = subprocess.run(["redis-server", "--version"], capture_output=True,
-                        text=True).stdout.split()[2]
-    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": mem,
-            "load_1min_at_start": os.getloadavg()[0], "python": platform.python_version(),
-            "django": django.get_version(), "numpy": numpy.__version__,
-            "torch": torch.__version__, "postgresql": pg, "redis": rd}
+    pg = subprocess.run(
+        [str(PG_BIN / "postgres"), "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    rd = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True
+    ).stdout.split()[2]
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": mem,
+        "load_1min_at_start": os.getloadavg()[0],
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "numpy": numpy.__version__,
+        "torch": torch.__version__,
+        "postgresql": pg,
+        "redis": rd,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=300, help="events/s during event faults")
-    parser.add_argument("--light-rate", type=float, default=50,
-                        help="events/s during the training faults")
+    parser.add_argument(
+        "--light-rate", type=float, default=50, help="events/s during the training faults"
+    )
     parser.add_argument("--seconds", type=float, default=24, help="load per event scenario")
     parser.add_argument("--rows", type=int, default=30_000, help="online-retail rows loaded")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--lock-ttl", type=int, default=45)
     parser.add_argument("--only", nargs="*", choices=SCENARIOS)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
-    parser.add_argument("--merge", action="store_true",
-                        help="keep the earlier results of the scenarios not run now")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the earlier results of the scenarios not run now"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "faults.json")
     args = parser.parse_args()
     chosen = args.only or SCENARIOS
@@ -782,9 +958,13 @@ def main() -> int:
         manage = [sys.executable, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=stack.env, check=True)
         t = time.monotonic()
-        subprocess.run([*manage, "shop_load_online_retail", "--limit", str(args.rows),
-                        "--no-progress"], cwd=ROOT, env=stack.env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*manage, "shop_load_online_retail", "--limit", str(args.rows), "--no-progress"],
+            cwd=ROOT,
+            env=stack.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         results["data_load_s"] = round(time.monotonic() - t, 1)
         import django
 
@@ -802,28 +982,42 @@ def main() -> int:
         t = time.monotonic()
         v1 = queue()
         log(f"training v1 on {Interaction.objects.count():,} events")
-        if wait_for(lambda: is_active(v1) or status_of(v1) == "failed", 900, 0.5) is None \
-                or not is_active(v1):
-            raise RuntimeError(f"v1 did not go live: {version_view(v1, admin)}\n"
-                               + stack.worker_log()[-3000:])
+        if wait_for(
+            lambda: is_active(v1) or status_of(v1) == "failed", 900, 0.5
+        ) is None or not is_active(v1):
+            raise RuntimeError(
+                f"v1 did not go live: {version_view(v1, admin)}\n" + stack.worker_log()[-3000:]
+            )
         mv = ModelVersion.objects.get(pk=v1)
         args.train_s = (mv.finished_at - mv.started_at).total_seconds()
         results["setup"] = {
-            "rows": args.rows, "events": Interaction.objects.count(),
-            "users": mv.n_users, "items": mv.n_items, "epochs": args.epochs,
+            "rows": args.rows,
+            "events": Interaction.objects.count(),
+            "users": mv.n_users,
+            "items": mv.n_items,
+            "epochs": args.epochs,
             "v1_train_s": round(args.train_s, 1),
             "v1_queue_to_live_s": round(time.monotonic() - t, 1),
             "v1_gate": mv.gate_report[:300],
         }
-        item = (RelatedItem.objects.filter(version_id=v1, kind=RelatedItem.Kind.SIMILAR)
-                .values_list("item_id", flat=True).first())
+        item = (
+            RelatedItem.objects.filter(version_id=v1, kind=RelatedItem.Kind.SIMILAR)
+            .values_list("item_id", flat=True)
+            .first()
+        )
         probe = Probe(item)
         probe.start()
-        log(f"v1 live after {results['setup']['v1_queue_to_live_s']} s "
-            f"(training {args.train_s:.1f} s); probing item {item}")
+        log(
+            f"v1 live after {results['setup']['v1_queue_to_live_s']} s "
+            f"(training {args.train_s:.1f} s); probing item {item}"
+        )
         results["settings"] = {
-            "rate_per_s": args.rate, "seconds": args.seconds, "light_rate_per_s": args.light_rate,
-            "lock_ttl_s": args.lock_ttl, "worker_concurrency": 2, "beat_flush_every_s": 10,
+            "rate_per_s": args.rate,
+            "seconds": args.seconds,
+            "light_rate_per_s": args.light_rate,
+            "lock_ttl_s": args.lock_ttl,
+            "worker_concurrency": 2,
+            "beat_flush_every_s": 10,
             "load_threads": 4,
         }
         scen: dict = {}
@@ -834,11 +1028,13 @@ def main() -> int:
             "redis_pause": lambda: s_redis_pause(stack, probe, args),
             "pg_restart": lambda: s_pg_restart(stack, probe, args, buffered=False),
             "pg_restart_buffered": lambda: s_pg_restart(stack, probe, args, buffered=True),
-            "worker_kill_train": lambda: s_worker_kill_train(stack, probe, args, admin,
-                                                             redeliver=False),
+            "worker_kill_train": lambda: s_worker_kill_train(
+                stack, probe, args, admin, redeliver=False
+            ),
             "worker_kill_similarity": lambda: s_worker_kill_similarity(stack, probe, args, admin),
-            "worker_kill_train_redeliver": lambda: s_worker_kill_train(stack, probe, args, admin,
-                                                                       redeliver=True),
+            "worker_kill_train_redeliver": lambda: s_worker_kill_train(
+                stack, probe, args, admin, redeliver=True
+            ),
             "storage_full": lambda: s_storage_full(stack, probe, args, admin),
         }
         for name in SCENARIOS:
@@ -848,8 +1044,10 @@ def main() -> int:
             try:
                 scen[name] = runners[name]()
             except Exception as exc:
-                scen[name] = {"error": f"{type(exc).__name__}: {exc}",
-                              "traceback": traceback.format_exc(limit=6)}
+                scen[name] = {
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(limit=6),
+                }
             log(f"{name}: {json.dumps(scen[name], default=str)[:1500]}")
     finally:
         if probe is not None:
@@ -871,8 +1069,9 @@ def main() -> int:
         runs = earlier.get("runs") or [{k: earlier.get(k) for k in ("date", "machine", "setup")}]
         results["runs"] = [*runs, {k: results.get(k) for k in ("date", "machine", "setup")}]
         results["scenarios"] = {**earlier.get("scenarios", {}), **results.get("scenarios", {})}
-        results["scenarios"] = {k: results["scenarios"][k] for k in SCENARIOS
-                                if k in results["scenarios"]}
+        results["scenarios"] = {
+            k: results["scenarios"][k] for k in SCENARIOS if k in results["scenarios"]
+        }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
     log(f"wrote {args.output}")
