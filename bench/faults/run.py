@@ -100,6 +100,11 @@ class Stack:
         self.redis_aof = False
         self.worker: subprocess.Popen | None = None
         self.worker_env: dict[str, str] = {}
+        self.worker_starts = 0
+        self.planned_kill = False
+        self.unplanned_exits: list[dict] = []
+        self.supervisor: threading.Thread | None = None
+        self.stopping = threading.Event()
         self.beat: subprocess.Popen | None = None
         self.loads: list[subprocess.Popen] = []
         self.env = dict(
@@ -221,9 +226,18 @@ class Stack:
 
     # --- Celery ------------------------------------------------------------------------
     def start_worker(self, **extra_env: str) -> None:
+        """Start the worker under a supervisor (as systemd's ``Restart=always`` would): a
+        worker that exits is started again a second later, and counted when we did not
+        kill it ourselves."""
         self.worker_env = {"FAULTS_BUFFER": "1", **extra_env}
+        self._spawn_worker()
+        if self.supervisor is None:
+            self.supervisor = threading.Thread(target=self._supervise, daemon=True)
+            self.supervisor.start()
+
+    def _spawn_worker(self) -> None:
         with open(self.tmp / "worker.log", "a") as fh:
-            fh.write(f"\n===== worker started {datetime.now().isoformat()} {extra_env}\n")
+            fh.write(f"\n===== worker started {datetime.now().isoformat()} {self.worker_env}\n")
         out = open(self.tmp / "worker.log", "a")  # noqa: SIM115 (the child keeps it)
         self.worker = subprocess.Popen(
             [
@@ -248,12 +262,38 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.worker_starts += 1
+
+    def _supervise(self) -> None:
+        while not self.stopping.is_set():
+            worker = self.worker
+            if worker is not None and worker.poll() is not None:
+                if self.planned_kill:
+                    self.planned_kill = False
+                else:
+                    self.unplanned_exits.append(
+                        {
+                            "at": datetime.now().isoformat(timespec="seconds"),
+                            "returncode": worker.returncode,
+                        }
+                    )
+                    log(f"the worker exited by itself (rc {worker.returncode}); restarting it")
+                time.sleep(1)
+                if not self.stopping.is_set():
+                    self._spawn_worker()
+            time.sleep(0.25)
 
     def kill_worker(self) -> None:
-        """kill -9 on the worker's whole process group: the main process and its pool."""
+        """kill -9 on the worker's whole process group: the main process and its pool. The
+        supervisor starts a new one about a second later; this returns once it has."""
         assert self.worker is not None
+        starts = self.worker_starts
+        self.planned_kill = True
         os.killpg(self.worker.pid, signal.SIGKILL)
-        self.worker.wait()
+        for _ in range(200):
+            if self.worker_starts > starts:
+                return
+            time.sleep(0.05)
 
     def start_beat(self) -> None:
         out = open(self.tmp / "beat.log", "a")  # noqa: SIM115 (the child keeps it)
@@ -318,6 +358,9 @@ class Stack:
 
     # --- the end -----------------------------------------------------------------------
     def teardown(self) -> None:
+        self.stopping.set()
+        if self.supervisor is not None:
+            self.supervisor.join(5)
         for proc in [*self.loads, self.worker, self.beat]:
             if proc is not None and proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -691,8 +734,8 @@ def s_worker_kill_train(stack: Stack, probe: Probe, args, admin, *, redeliver: b
 
     tag = "worker_kill_train_redeliver" if redeliver else "worker_kill_train"
     if redeliver:  # a worker whose broker redelivers unacked tasks after 30 s
+        stack.worker_env = {**stack.worker_env, "FAULTS_VISIBILITY_TIMEOUT": "30"}
         stack.kill_worker()
-        stack.start_worker(FAULTS_VISIBILITY_TIMEOUT="30")
         time.sleep(5)
     before = active_version().pk
     proc, out = stack.start_load(tag, args.light_rate, 10_000, buffered=False)
@@ -703,11 +746,9 @@ def s_worker_kill_train(stack: Stack, probe: Probe, args, admin, *, redeliver: b
     delay = max(1.0, 0.4 * args.train_s)
     time.sleep(delay)
     st = status_of(v)
-    stack.kill_worker()
     t_kill = time.monotonic()
+    stack.kill_worker()
     log(f"{tag}: killed the worker {t_kill - t0:.1f} s after queueing (v{v} {st})")
-    time.sleep(1)
-    stack.start_worker(**({"FAULTS_VISIBILITY_TIMEOUT": "30"} if redeliver else {}))
     res: dict = {
         "killed_version": v,
         "status_at_kill": st,
@@ -788,8 +829,8 @@ def s_worker_kill_similarity(stack: Stack, probe: Probe, args, admin) -> dict:
     wait_for(lambda: status_of(v) == "succeeded", args.train_s * 4 + 120, 0.05)
     received = wait_received(stack, "score_similarity", mark, 30)
     time.sleep(0.3)
-    stack.kill_worker()
     t_kill = time.monotonic()
+    stack.kill_worker()
     tail = stack.worker_log()[mark:]
     finished = any("score_similarity" in line and "succeeded" in line for line in tail.splitlines())
     log(
@@ -803,8 +844,6 @@ def s_worker_kill_similarity(stack: Stack, probe: Probe, args, admin) -> dict:
         "similarity_finished_before_kill": finished,
     }
     res["related_rows_after_kill"] = RelatedItem.objects.filter(version_id=v).count()
-    time.sleep(1)
-    stack.start_worker()
     time.sleep(10)  # does anything finish it by itself?
     res["active_10s_after_restart"] = versions.active_version().pk
     res["admin_after_kill"] = version_view(v, admin)
@@ -1041,6 +1080,7 @@ def main() -> int:
             if name not in chosen:
                 continue
             log(f"--- {name}")
+            exits = len(stack.unplanned_exits)
             try:
                 scen[name] = runners[name]()
             except Exception as exc:
@@ -1048,7 +1088,8 @@ def main() -> int:
                     "error": f"{type(exc).__name__}: {exc}",
                     "traceback": traceback.format_exc(limit=6),
                 }
-            log(f"{name}: {json.dumps(scen[name], default=str)[:1500]}")
+            scen[name]["worker_exits_unplanned"] = stack.unplanned_exits[exits:]
+            log(f"{name}: {json.dumps(scen[name], default=str)}")
     finally:
         if probe is not None:
             probe.stop.set()
