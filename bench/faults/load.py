@@ -91,8 +91,17 @@ def main() -> int:
             t.join(0.2)
     elapsed = time.monotonic() - start
     with open(out, "w") as fh:
-        json.dump({"tag": tag, "sent": len(ok) + len(refused), "ok": ok, "refused": refused,
-                   "seconds": elapsed, "pid": os.getpid()}, fh)
+        json.dump(
+            {
+                "tag": tag,
+                "sent": len(ok) + len(refused),
+                "ok": ok,
+                "refused": refused,
+                "seconds": elapsed,
+                "pid": os.getpid(),
+            },
+            fh,
+        )
     return 0
 
 

@@ -17,8 +17,10 @@ def row(name: str, s: dict) -> str:
     lost = ev.get("lost", "")
     if lost:
         split = ev["lost_split"]
-        lost = (f"**{lost}** ({split['with_client_event_id']} with id, "
-                f"{split['without_client_event_id']} without)")
+        lost = (
+            f"**{lost}** ({split['with_client_event_id']} with id, "
+            f"{split['without_client_event_id']} without)"
+        )
     dup = ev.get("duplicates", "")
     if dup:
         split = ev["duplicates_split"]
@@ -26,16 +28,23 @@ def row(name: str, s: dict) -> str:
     car = s.get("carousel", {})
     gap = car.get("seconds_without_good_carousel", "")
     live = s.get("new_version_live_after_kill_s", s.get("new_version_live_after_space_freed_s"))
-    live = "" if "killed_version" not in s and "failed_version" not in s else (
-        "never (in the run)" if live is None else f"{live}")
-    return (f"| {name} | {ev.get('sent', '')} | {ev.get('refused', '')} | "
-            f"{ev.get('stored_rows', '')} | {lost} | {dup} | {gap} | {live} |")
+    live = (
+        ""
+        if "killed_version" not in s and "failed_version" not in s
+        else ("never (in the run)" if live is None else f"{live}")
+    )
+    return (
+        f"| {name} | {ev.get('sent', '')} | {ev.get('refused', '')} | "
+        f"{ev.get('stored_rows', '')} | {lost} | {dup} | {gap} | {live} |"
+    )
 
 
 def main() -> int:
     data = json.loads((Path(sys.argv[1]) if len(sys.argv) > 1 else PATH).read_text())
-    print("| scenario | sent | refused | stored rows | lost | duplicates "
-          "| s without a good carousel | new version live after (s) |")
+    print(
+        "| scenario | sent | refused | stored rows | lost | duplicates "
+        "| s without a good carousel | new version live after (s) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, s in data["scenarios"].items():
         print(row(name, s))
