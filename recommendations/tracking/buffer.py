@@ -52,6 +52,16 @@ def _client():
     return client
 
 
+def with_ids(rows: list[tuple]) -> list[tuple]:
+    """The rows, each with a ``client_event_id`` (``buffer:<random>`` where it had none).
+
+    Given before the push, so a push that times out but still lands in Redis later, and the
+    direct insert its caller falls back to, are one event: the unique index keeps one copy.
+    """
+    return [row if row[7] else (*row[:7], f"buffer:{uuid.uuid4().hex}", *row[8:])
+            for row in rows]
+
+
 def _encode(row: tuple) -> str:
     user_id, visitor_id, item_id, event, quantity, value, source, client_event_id, created_at = row
     return json.dumps(

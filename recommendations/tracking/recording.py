@@ -222,9 +222,11 @@ def validate_event(
 
 def write(rows: list[tuple]) -> None:
     """Append to the Redis buffer when it is enabled and up, else insert directly."""
-    if buffer.enabled() and buffer.append(rows):
-        invalidate({(row[0], row[1]) for row in rows})  # the visitor acted: fresh lists
-        return
+    if buffer.enabled():
+        rows = buffer.with_ids(rows)  # a timed-out push that lands later is not a duplicate
+        if buffer.append(rows):
+            invalidate({(row[0], row[1]) for row in rows})  # the visitor acted: fresh lists
+            return
     insert_rows(rows)
 
 

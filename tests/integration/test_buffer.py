@@ -1,6 +1,11 @@
 """The optional Redis buffer: events wait in Redis, a flush writes them once, nothing is lost."""
 
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -69,3 +74,52 @@ def test_redis_down_means_direct_writes(buffered):
     ):
         assert recording.record("view", item, visitor_id="v1") is True
     assert Interaction.objects.filter(visitor_id="v1").count() == 1
+
+
+@pytest.fixture
+def stoppable_redis():
+    """A redis-server of this test's own, so it can be frozen (SIGSTOP) like a stalled host."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("needs redis-server (.ci/run installs it)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        for _ in range(100):
+            try:
+                redis.Redis.from_url(url, socket_connect_timeout=0.2).ping()
+                break
+            except redis.RedisError:
+                time.sleep(0.05)
+        yield proc, url
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_push_that_times_out_but_lands_later_is_stored_once(stoppable_redis):
+    """Redis stalls past the client's timeout: the event is inserted directly, then Redis
+    wakes and runs the push it had received; the flush must not store it a second time."""
+    proc, url = stoppable_redis
+    item = factories.product()
+    cfg = {"BUFFER": {"ENABLED": True, "REDIS_URL": url, "KEY": "test:stalled"}}
+    with override_settings(RECOMMENDATIONS=cfg):
+        buffer.pending_count()  # connect while Redis is up
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            assert recording.record("view", item, visitor_id="stalled") is True
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        assert Interaction.objects.filter(visitor_id="stalled").count() == 1  # direct write
+        for _ in range(50):  # the push Redis had received before it froze now runs
+            if buffer.pending_count():
+                break
+            time.sleep(0.05)
+        assert buffer.pending_count() == 1, "the stalled push never landed: no race exercised"
+        buffer.flush()
+    assert Interaction.objects.filter(visitor_id="stalled").count() == 1
