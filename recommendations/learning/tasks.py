@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import current_app, shared_task
+from celery.exceptions import MaxRetriesExceededError
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 TRANSIENT = (OperationalError, InterfaceError)
 TRAIN_LOCK = "recommendations.train"
+#: How many times a queued training retries while another holds the lock (with the default
+#: RETRY_COUNTDOWN of 15 s: 24 hours), after which it is marked failed, not left queued.
+LOCK_WAIT_RETRIES = 5760
 #: How a succeeded version's ``error`` starts when its related items were not scored.
 FOLLOW_UP_NOTE = "Trained, but"
 
@@ -130,8 +134,18 @@ def train(self, version_id: int, score: bool = True) -> dict:
     if not lease.acquire():
         if self.request.is_eager:  # no worker to retry later: say so instead of spinning
             raise LockBusy(TRAIN_LOCK)
-        # Another training holds the lock: wait our turn (forever is fine: it expires).
-        raise self.retry(countdown=cfg["RETRY_COUNTDOWN"], max_retries=None)
+        # Another training holds the lock: wait our turn. (``max_retries=None`` here would
+        # mean the task's default, 5: about a minute, shorter than a training.)
+        try:
+            raise self.retry(countdown=cfg["RETRY_COUNTDOWN"], max_retries=LOCK_WAIT_RETRIES)
+        except MaxRetriesExceededError:
+            waited = LOCK_WAIT_RETRIES * cfg["RETRY_COUNTDOWN"]
+            ModelVersion.objects.filter(pk=version_id, status=ModelVersion.Status.QUEUED).update(
+                status=ModelVersion.Status.FAILED,
+                finished_at=timezone.now(),
+                error=f"Not trained: another training held the lock for {waited:.0f} s.",
+            )
+            raise
     try:
         _fail_abandoned_runs(exclude=version_id)
         ModelVersion.objects.filter(pk=version_id).update(

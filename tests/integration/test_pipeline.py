@@ -161,6 +161,26 @@ def test_a_held_lock_blocks_a_second_training_and_an_expired_one_does_not(log):
     assert crashed.status == "failed" and "lock expired" in crashed.error
 
 
+def test_a_training_waiting_for_the_lock_outwaits_a_training_then_fails_loudly(log):
+    """On a worker (not eager), a busy lock means retry: far more often than the task's 5
+    autoretries, and when even those run out the version says why instead of staying queued."""
+    from celery.exceptions import MaxRetriesExceededError
+
+    from recommendations.learning.tasks import LOCK_WAIT_RETRIES
+
+    assert LOCK_WAIT_RETRIES * app_settings.TRAINING["RETRY_COUNTDOWN"] >= 6 * 3600
+    assert Lease(TRAIN_LOCK, ttl_seconds=600, holder="another-worker").acquire()
+    version = ModelVersion.objects.create()
+    train.push_request(called_directly=False, is_eager=False, retries=LOCK_WAIT_RETRIES)
+    try:
+        with pytest.raises(MaxRetriesExceededError):
+            train.run(version.pk)
+    finally:
+        train.pop_request()
+    version.refresh_from_db()
+    assert version.status == "failed" and "held the lock" in version.error
+
+
 def test_new_items_get_content_neighbours(log):
     shelf = log[0].category
     newcomer = factories.product(name="CLUSTER 0 ITEM NEW ARRIVAL", category=shelf)
