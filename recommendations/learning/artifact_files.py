@@ -82,13 +82,20 @@ def save_new(name: str, path: Path) -> StoredFile:
     if target.exists(name):
         raise ArtifactError(f"{name!r} exists already in the storage; refusing to overwrite it")
     sha256, size = digest(path)
-    with open(path, "rb") as fh:
-        saved = target.save(name, File(fh, name=posixpath.basename(name)))
+    try:
+        with open(path, "rb") as fh:
+            saved = target.save(name, File(fh, name=posixpath.basename(name)))
+    except Exception:
+        # A full or failing storage may leave part of the file under our new name: it is
+        # ours alone (the name was free a moment ago), so it goes, and its space with it.
+        delete_quietly([name])
+        raise
     if saved != name:
         target.delete(saved)
         raise ArtifactError(f"the storage saved {name!r} as {saved!r}: the name was taken")
     stored = target.size(saved)
     if stored != size:
+        delete_quietly([saved])
         raise ArtifactError(f"{name!r}: the storage holds {stored} bytes of {size}")
     return StoredFile(name, sha256, size)
 

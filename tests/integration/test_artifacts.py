@@ -3,6 +3,8 @@ versions, and two databases that share one storage without touching each other's
 
 import hashlib
 import re
+import resource
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +77,24 @@ def test_saving_never_replaces_an_existing_file(shop, tmp_path):
         artifact_files.save_new(name, other)
     assert local(name).read_bytes() == before
     assert versions.load_version(version).version_id == version.pk
+
+
+def test_a_storage_that_fills_up_midway_keeps_no_partial_file(tmp_path):
+    """The disk fills during the copy (a real write limit: RLIMIT_FSIZE, so writes past 4 KiB
+    fail with EFBIG): the error reaches the caller and no half-written file stays behind."""
+    source = tmp_path / "model.npz"
+    source.write_bytes(np.random.default_rng(0).bytes(256 * 1024))
+    name = f"{app_settings.ARTIFACT_PREFIX.rstrip('/')}/v0-fills-up/model.npz"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+    try:
+        with pytest.raises(OSError):
+            artifact_files.save_new(name, source)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert not default_storage.exists(name)
 
 
 def test_a_flipped_byte_marks_the_version_broken_before_parsing_and_serving_falls_back(shop):
