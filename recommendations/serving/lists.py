@@ -24,6 +24,7 @@ from ..ml.policy import Exclusion
 from ..models import Event, RelatedItem
 from .assemble import POPULAR, finish, rules_in_force
 from .catalogue import item_cache, visible
+from .diversity import config as diversity_config
 from .history import history, history_visible, signed_in_id
 from .personal import fold_in
 from .pool import active_model, active_version_id
@@ -225,6 +226,7 @@ def _related(item: Model | int, kind: str, k: int | None, placement: str) -> Rec
         tuple(manual),
         enabled,
         rules_in_force(placement) if enabled else (),
+        tuple(sorted((diversity_config(placement) or {}).items())),
     )
     generation = item_cache.current()
     hit = generation.lists.get(key)
