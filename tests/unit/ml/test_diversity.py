@@ -117,3 +117,29 @@ def test_rerank_scores_keeps_masked_items_out():
 def test_rank_relevance():
     r = rank_relevance(4)
     assert r[0] == 1.0 and (np.diff(r) < 0).all()
+
+
+def test_temporal_cli_reports_diversity_and_mmr_rows(tmp_path, capsys):
+    import json
+
+    from recommendations.ml import evaluate
+    from tests.unit.ml.test_evaluate import _timed_log
+
+    csv = _timed_log(tmp_path)
+    assert evaluate.main(["--dataset", str(csv), "--protocol", "temporal", "--window-days",
+                          "30", "--test-fraction", "0.3", "--models", "pop,served",
+                          "--mmr", "1,0.3"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    by = {(r["model"], r["task"]): r for r in lines}
+    assert set(by) == {(m, t) for m in ("pop", "served", "served_mmr1", "served_mmr0.3")
+                       for t in ("all", "explore")}
+    for r in lines:
+        assert 0 < r["coverage@20"] <= 1 and 0 <= r["popularity_bias@20"] <= 1
+        assert 0 <= r["ild@20"] <= 1
+    plain, same = by[("served", "all")], by[("served_mmr1", "all")]
+    for key in ("ndcg@20", "coverage@20", "ild@20"):
+        assert same[key] == plain[key]
+    assert by[("served_mmr0.3", "all")]["ild@20"] > plain["ild@20"]
+    assert by[("served_mmr0.3", "all")]["diversity"] == {"method": "mmr", "lambda": 0.3}
+    # everybody gets the same best sellers: one list's worth of the catalogue
+    assert by[("pop", "all")]["coverage@20"] <= plain["coverage@20"]
