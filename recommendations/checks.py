@@ -52,6 +52,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 id="recommendations.E004",
             )
         )
+    from .conf import diversity_errors
+
+    for message in diversity_errors():
+        errors.append(Error(message, id="recommendations.E020"))
     if "recommendations.tracking.middleware.VisitorMiddleware" not in settings.MIDDLEWARE:
         errors.append(
             Warning(

@@ -137,6 +137,12 @@ DEFAULTS: dict[str, Any] = {
         "for_you": "none",
         "recently_viewed": "none",
     },
+    # Optional re-ranking for variety, per placement (off by default: no placement named):
+    # {"for_you": {"METHOD": "mmr", "LAMBDA": 0.9}} (maximal marginal relevance; 1 keeps the
+    # order, lower trades relevance for variety; SIMILARITY "model" item vectors or
+    # "category"; CANDIDATES x k items re-ranked) or {"METHOD": "category_cap", "CAP": 2}.
+    # See serving/diversity.py and docs/serving.md ("Diversity") for the measured trade-off.
+    "DIVERSITY": {},
     # Default carousel length.
     "CAROUSEL_SIZE": 12,
     # Seconds a visitor's "for you" list is cached (invalidated at once when they act).
@@ -213,8 +219,18 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: What one ``DIVERSITY`` entry may say besides ``METHOD`` (serving/diversity.py), and defaults.
+DIVERSITY_DEFAULTS: dict[str, Any] = {
+    "LAMBDA": 0.9,
+    "CAP": 2,
+    "SIMILARITY": "model",
+    "CANDIDATES": 3,
+}
+DIVERSITY_METHODS = ("mmr", "category_cap")
+DIVERSITY_SIMILARITIES = ("model", "category")
+
 #: Dict settings whose keys are the shop's own (event types, placements), not ours.
-OPEN_DICTS = frozenset({"EVENT_WEIGHTS", "EXCLUDE_BOUGHT"})
+OPEN_DICTS = frozenset({"EVENT_WEIGHTS", "EXCLUDE_BOUGHT", "DIVERSITY"})
 
 
 class AppSettings:
@@ -274,6 +290,32 @@ def unknown_keys() -> list[str]:
         elif isinstance(DEFAULTS[key], dict) and isinstance(value, dict) and key not in OPEN_DICTS:
             unknown += [f"{key}.{sub}" for sub in value if sub not in DEFAULTS[key]]
     return unknown
+
+
+def diversity_errors() -> list[str]:
+    """What is wrong with ``RECOMMENDATIONS["DIVERSITY"]`` (a system check reports it)."""
+    errors = []
+    for placement, entry in app_settings.DIVERSITY.items():
+        where = f"RECOMMENDATIONS['DIVERSITY'][{placement!r}]"
+        if not isinstance(entry, dict):
+            errors.append(f"{where} must be a dict, e.g. {{'METHOD': 'mmr', 'LAMBDA': 0.9}}.")
+            continue
+        known = {"METHOD", *DIVERSITY_DEFAULTS}
+        if unknown := sorted(set(entry) - known):
+            errors.append(f"{where} has unknown keys {unknown}; known: {sorted(known)}.")
+        cfg = {**DIVERSITY_DEFAULTS, **entry}
+        if entry.get("METHOD") not in (*DIVERSITY_METHODS, None):
+            errors.append(f"{where}['METHOD'] must be one of {DIVERSITY_METHODS} (or None: off).")
+        lam = cfg["LAMBDA"]
+        if not isinstance(lam, (int, float)) or not 0 <= lam <= 1:
+            errors.append(f"{where}['LAMBDA'] must be a number within [0, 1].")
+        if not isinstance(cfg["CAP"], int) or cfg["CAP"] < 1:
+            errors.append(f"{where}['CAP'] must be an integer >= 1.")
+        if cfg["SIMILARITY"] not in DIVERSITY_SIMILARITIES:
+            errors.append(f"{where}['SIMILARITY'] must be one of {DIVERSITY_SIMILARITIES}.")
+        if not isinstance(cfg["CANDIDATES"], int) or cfg["CANDIDATES"] < 1:
+            errors.append(f"{where}['CANDIDATES'] must be an integer >= 1 (times k).")
+    return errors
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:

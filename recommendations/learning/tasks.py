@@ -277,6 +277,20 @@ def flush_buffer() -> int:
     return buffer.flush() if buffer.enabled() else 0
 
 
+@shared_task(
+    name="recommendations.tasks.refresh",
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=3,
+)
+def refresh() -> dict:
+    """Between trainings: bought together, new items' similar lists, popular and trending
+    from the events since the last run (learning/refresh.py); no retraining."""
+    from .refresh import refresh as run
+
+    return run().as_dict()
+
+
 @shared_task(name="recommendations.tasks.train_nightly")
 def train_nightly() -> int:
     """The beat entry point: queue one training with the settings' defaults."""

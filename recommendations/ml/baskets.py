@@ -98,6 +98,7 @@ def association(
     z: float = 1.64,
     half_life_days: float | None = None,
     block_size: int = 2048,
+    only: np.ndarray | None = None,
 ) -> Partners:
     """Per item its ``k`` best partners: items in at least ``min_support`` orders with it,
     ranked by ``method`` (ties: higher support, then lower index).
@@ -112,6 +113,10 @@ def association(
     ``shrunk_lift`` (default): ``(support + prior) / (expected + prior)`` with ``expected =
     count_i * count_j / n_orders``; ``lift``: the raw ratio; ``count``: raw co-purchase counts
     (the baseline); ``confidence_lcb``: Wilson lower bound (``z``) of P(j | i).
+
+    ``only``: item ids whose lists to compute (the others get empty rows), from the same
+    counts over all ``baskets``: a refresh between trainings recomputes just the items that
+    new orders touched, each list as a full computation would give it.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -125,12 +130,12 @@ def association(
     Bt = B.T.tocsr()
     idx_out = np.full((n, k), -1, np.int32)
     val_out = np.zeros((n, k), np.float32)
-    for lo in range(0, n, block_size):
-        hi = min(n, lo + block_size)
-        S = (Bt[lo:hi] @ B).tocsr()  # raw support: the min_support filter counts real orders
-        Sw = (Bt[lo:hi] @ W).tocsr()  # same pattern, order-weighted
-        for r in range(hi - lo):
-            item = lo + r
+    targets = np.arange(n) if only is None else np.flatnonzero(np.isin(item_ids, only))
+    for lo in range(0, len(targets), block_size):
+        block = targets[lo:lo + block_size]
+        S = (Bt[block] @ B).tocsr()  # raw support: the min_support filter counts real orders
+        Sw = (Bt[block] @ W).tocsr()  # same pattern, order-weighted
+        for r, item in enumerate(block):
             a, b = S.indptr[r], S.indptr[r + 1]
             cols, raw, sup = S.indices[a:b], S.data[a:b], Sw.data[a:b].astype(np.float64)
             keep = (raw >= max(min_support, 1)) & (cols != item)

@@ -34,13 +34,16 @@ import scipy.sparse as sp
 from . import models as models_module
 from .data import DEFAULT_HALF_LIFE_DAYS, InteractionMatrix, StrongSplit, split_strong
 from .datasets import DatasetNotFound, load_dataset, load_frame
+from .diversity import intra_list_diversity, rerank_scores
 from .metrics import (
+    coverage_at_k,
     evaluate_scores,
     exclude_seen,
     hit_rate_at_k,
     ndcg_at_k,
     popularity_bias_at_k,
     recall_at_k,
+    top_k,
 )
 from .models import REGISTRY, CatalogueTooLargeError, Recommender
 from .policy import PLACEMENT_DEFAULTS, apply_exclusion
@@ -159,9 +162,14 @@ def _task_matrices(held: HeldOut, task: str) -> tuple[np.ndarray, sp.csr_matrix,
     return rows, truth[rows], seen[rows]
 
 
-def temporal_metrics(scores: np.ndarray, held: HeldOut, task: str, k: int = 20
-                     ) -> dict[str, Any]:
-    """NDCG@k, Recall@k, HitRate@k of ``scores`` (rows = ``held``'s shoppers) for ``task``."""
+def temporal_metrics(scores: np.ndarray, held: HeldOut, task: str, k: int = 20,
+                     train: sp.spmatrix | None = None) -> dict[str, Any]:
+    """NDCG@k, Recall@k, HitRate@k of ``scores`` (rows = ``held``'s shoppers) for ``task``.
+
+    With ``train`` (the split's training matrix) also what the lists look like: catalogue
+    ``coverage@k`` (share of the columns in at least one top-k list), ``popularity_bias@k``
+    (mean popularity percentile of the listed items) and ``ild@k`` (intra-list diversity:
+    mean pairwise 1 - cosine of the listed items' buyer columns in ``train``)."""
     rows, truth, mask = _task_matrices(held, task)
     s = np.array(scores[rows], dtype=np.float64)
     if mask is not None:
@@ -172,10 +180,15 @@ def temporal_metrics(scores: np.ndarray, held: HeldOut, task: str, k: int = 20
                 "repeat_share": nan}
     bought = sp.csr_matrix(held.bought)[rows]
     repeat = truth.multiply(bought > 0).nnz / max(truth.nnz, 1)
-    return {f"ndcg@{k}": ndcg_at_k(s, truth, k).mean,
-            f"recall@{k}": recall_at_k(s, truth, k).mean,
-            f"hitrate@{k}": hit_rate_at_k(s, truth, k).mean,
-            "users": len(rows), "repeat_share": float(repeat)}
+    out = {f"ndcg@{k}": ndcg_at_k(s, truth, k).mean,
+           f"recall@{k}": recall_at_k(s, truth, k).mean,
+           f"hitrate@{k}": hit_rate_at_k(s, truth, k).mean,
+           "users": len(rows), "repeat_share": float(repeat)}
+    if train is not None:
+        out.update({f"coverage@{k}": coverage_at_k(s, k),
+                    f"popularity_bias@{k}": popularity_bias_at_k(s, train, k),
+                    f"ild@{k}": intra_list_diversity(top_k(s, k), sp.csr_matrix(train).T)})
+    return out
 
 
 def evaluate_temporal(
@@ -186,8 +199,15 @@ def evaluate_temporal(
     served_algorithm: str | None = None,
     served_policy: str | None = None,
     top_ks: Sequence[int] = (),
+    diversity: Sequence[float] = (),
 ) -> list[dict[str, Any]]:
     """One result dict per (model, task) on ``split.test``.
+
+    ``diversity``: MMR trade-offs (lambdas) to measure on top of ``served``, as "for you"
+    would serve them with ``RECOMMENDATIONS["DIVERSITY"]["for_you"] = {"METHOD": "mmr",
+    "LAMBDA": lam}`` (:func:`recommendations.ml.diversity.rerank_scores`: the top ``3 * k``
+    re-ranked, cosine of the served model's item vectors); one extra model row
+    ``served_mmr<lam>`` per value.
 
     ``served_algorithm`` / ``served_policy`` say what "for you" serves (a shop's settings);
     by default the default algorithm and :data:`policy.PLACEMENT_DEFAULTS`.
@@ -248,7 +268,19 @@ def evaluate_temporal(
                              f"{sorted({*TEMPORAL_BASELINES, 'served', *REGISTRY})}")
         for task in TASKS:
             out.append({"protocol": "temporal", "task": task, "model": name,
-                        **temporal_metrics(scores, held, task, k), **info})
+                        **temporal_metrics(scores, held, task, k, split.train), **info})
+        if name == "served":
+            vectors = model.item_vectors()
+            for lam in diversity:
+                t0 = time.perf_counter()
+                reranked = rerank_scores(scores, vectors, lam, k=k, candidates=3 * k)
+                extra = {**info, "diversity": {"method": "mmr", "lambda": lam},
+                         "rerank_seconds": time.perf_counter() - t0}
+                for task in TASKS:
+                    out.append({"protocol": "temporal", "task": task,
+                                "model": f"served_mmr{lam:g}",
+                                **temporal_metrics(reranked, held, task, k, split.train),
+                                **extra})
     return out
 
 
@@ -290,7 +322,8 @@ def _temporal_main(args: argparse.Namespace, names: list[str]) -> int:
                            test_fraction=args.test_fraction,
                            validation_fraction=args.validation_fraction, salt=args.salt,
                            half_life_days=args.half_life_days or None)
-    rows = evaluate_temporal(split, names, top_ks=args.top_k)
+    lambdas = [float(x) for x in args.mmr.split(",") if x.strip()] if args.mmr else []
+    rows = evaluate_temporal(split, names, top_ks=args.top_k, diversity=lambdas)
     common = {"dataset": args.dataset, "cut": str(split.cut), "window_days": split.window_days,
               "half_life_days": args.half_life_days,
               "items": int(split.train.shape[1]), "train_users": int(split.train.shape[0])}
@@ -333,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--top-k", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
                    help="temporal: also score each model as served with dense item-item "
                    "terms cut to these k per row, e.g. 64,256 (rows <model>@top<k>)")
+    p.add_argument("--mmr", default="", help="temporal: comma-separated MMR lambdas to "
+                   "measure on top of served (e.g. 0.9,0.8); rows served_mmr<lambda>")
     args = p.parse_args(argv)
     if args.protocol == "churn":
         from .churn_eval import churn_main

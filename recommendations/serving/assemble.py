@@ -16,6 +16,8 @@ from ..adapters import get_adapter
 from ..conf import app_settings
 from . import request
 from .catalogue import fetch
+from .diversity import config as diversity_config
+from .diversity import diversify
 from .exploration import explore
 from .feedback import hidden
 from .popularity import popular_rows
@@ -54,11 +56,15 @@ def finish(
     if fallback and len(pool) < size:
         pool += _fallbacks(pool, exclude, size - len(pool), category_hint, context_items)
     # Without rules in force the list is the first k visible entries; rules (exclusions,
-    # boosts) may reach further down, so they see every visible candidate.
-    limit = None if rules_enabled() and rules_in_force(placement) else k
+    # boosts) may reach further down, so they see every visible candidate; so does the
+    # placement's diversity re-ranking, when it has one (off by default).
+    diversity = diversity_config(placement)
+    limit = None if diversity or (rules_enabled() and rules_in_force(placement)) else k
     result = _visible_recommendations(pool, placement, version_id, limit, known)
     if fallback and len(result) < k:
         result += _newest(placement, k - len(result), {rec.item.pk for rec in result} | exclude)
+    if diversity:
+        result = diversify(placement, result, k, diversity)
     if fallback:  # a list that takes fill-ins may give some positions to exploration
         result = explore(placement, result, k, exclude)
     result = apply_rules(placement, result, exclude=exclude)

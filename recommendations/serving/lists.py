@@ -25,6 +25,7 @@ from ..ml.policy import Exclusion
 from ..models import Event, RelatedItem
 from .assemble import POPULAR, finish, rules_in_force
 from .catalogue import item_cache, visible
+from .diversity import config as diversity_config
 from .exploration import share
 from .feedback import dismissed, hidden
 from .history import history, history_visible, signed_in_id
@@ -229,6 +230,7 @@ def _related(item: Model | int, kind: str, k: int | None, placement: str) -> Rec
         tuple(manual),
         enabled,
         rules_in_force(placement) if enabled else (),
+        tuple(sorted((diversity_config(placement) or {}).items())),
     )
     # One shopper's list (dismissed items left out, exploration drawn per request) is
     # neither served from nor kept in the shared list cache.

@@ -1,0 +1,80 @@
+"""Per-placement diversity: ``RECOMMENDATIONS["DIVERSITY"]``, applied by ``assemble.finish``.
+
+    RECOMMENDATIONS = {"DIVERSITY": {
+        "for_you": {"METHOD": "mmr", "LAMBDA": 0.9},          # maximal marginal relevance
+        "popular": {"METHOD": "category_cap", "CAP": 3},      # at most 3 per category
+    }}
+
+Off by default (no placement named; a system check validates what is). MMR re-ranks the
+first ``CANDIDATES`` x ``k`` visible items of the list (model candidates first, then
+fallbacks) by their rank and how alike they are (:func:`recommendations.ml.diversity.mmr`):
+``SIMILARITY`` ``"model"`` (default) is the cosine of the active version's item vectors
+where both items have one, else 1 for the same category and 0 otherwise; ``"category"``
+uses categories only. The category cap keeps at most
+``CAP`` items of a category in the list's first positions, the rest following. Merchandising
+rules apply after this (a pin stays where the shop pinned it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..adapters import get_adapter
+from ..conf import DIVERSITY_DEFAULTS, app_settings
+from ..ml.diversity import category_cap, category_similarity, mmr, normalise_rows
+from .types import Recommendation
+
+_vectors: dict[int, tuple[dict[int, int], np.ndarray]] = {}  # version id -> (index, unit rows)
+
+
+def config(placement: str) -> dict[str, Any] | None:
+    """The placement's diversity setting over :data:`DEFAULTS`, or None when off."""
+    entry = app_settings.DIVERSITY.get(placement)
+    if not entry or not entry.get("METHOD"):
+        return None
+    return {**DIVERSITY_DEFAULTS, **entry}
+
+
+def diversify(
+    placement: str, recs: list[Recommendation], k: int, cfg: dict[str, Any]
+) -> list[Recommendation]:
+    """``recs`` re-ordered by the placement's setting (``cfg``: :func:`config`)."""
+    if len(recs) < 2:
+        return recs
+    adapter = get_adapter()
+    head, tail = recs[: cfg["CANDIDATES"] * k], recs[cfg["CANDIDATES"] * k :]
+    categories = [adapter.item_category_id(rec.item) for rec in head]
+    if cfg["METHOD"] == "category_cap":
+        order = category_cap(categories, cfg["CAP"])
+    else:
+        sim = category_similarity(categories)
+        if cfg["SIMILARITY"] == "model":
+            sim = _model_similarity([rec.item.pk for rec in head], sim)
+        order = mmr(sim, float(cfg["LAMBDA"]), k=k)
+    return [head[i] for i in order] + tail
+
+
+def _model_similarity(item_ids: list[Any], fallback: np.ndarray) -> np.ndarray:
+    """Cosine of the active version's item vectors where both items have one; ``fallback``
+    (category similarity) elsewhere."""
+    from .pool import active_model
+
+    loaded = active_model.get()
+    if loaded is None:
+        return fallback
+    cached = _vectors.get(loaded.version_id)
+    if cached is None:
+        cached = (loaded.item_index(), normalise_rows(loaded.model.item_vectors()))
+        _vectors.clear()  # one version at a time
+        _vectors[loaded.version_id] = cached
+    index, unit = cached
+    rows = np.array([index.get(int(pk), -1) for pk in item_ids])
+    known = rows >= 0
+    sim = fallback.copy()
+    if known.sum() >= 2:
+        pos = np.flatnonzero(known)
+        v = unit[rows[pos]]
+        sim[np.ix_(pos, pos)] = v @ v.T
+    return sim
