@@ -261,7 +261,11 @@ def evaluate_temporal(
                     apply_exclusion(scores, held.bought, held.history, policy)
                 for task in TASKS:
                     out.append({"protocol": "temporal", "task": task, "model": label,
-                                **temporal_metrics(scores, held, task, k), **info})
+                                **temporal_metrics(scores, held, task, k, split.train),
+                                **info})
+                if label == "served":
+                    out += _mmr_rows(scores, model.item_vectors(), diversity, held, split,
+                                     k, info)
             continue
         else:
             raise ValueError(f"unknown model {name!r}; choose from "
@@ -269,18 +273,23 @@ def evaluate_temporal(
         for task in TASKS:
             out.append({"protocol": "temporal", "task": task, "model": name,
                         **temporal_metrics(scores, held, task, k, split.train), **info})
-        if name == "served":
-            vectors = model.item_vectors()
-            for lam in diversity:
-                t0 = time.perf_counter()
-                reranked = rerank_scores(scores, vectors, lam, k=k, candidates=3 * k)
-                extra = {**info, "diversity": {"method": "mmr", "lambda": lam},
-                         "rerank_seconds": time.perf_counter() - t0}
-                for task in TASKS:
-                    out.append({"protocol": "temporal", "task": task,
-                                "model": f"served_mmr{lam:g}",
-                                **temporal_metrics(reranked, held, task, k, split.train),
-                                **extra})
+    return out
+
+
+def _mmr_rows(scores: np.ndarray, vectors: np.ndarray, lambdas: Sequence[float],
+              held: HeldOut, split: TemporalSplit, k: int, info: dict[str, Any]
+              ) -> list[dict[str, Any]]:
+    """Rows ``served_mmr<lambda>``: the served scores re-ranked by MMR (as "for you" with
+    ``DIVERSITY = {"for_you": {"METHOD": "mmr", "LAMBDA": lam}}``)."""
+    out = []
+    for lam in lambdas:
+        t0 = time.perf_counter()
+        reranked = rerank_scores(scores, vectors, lam, k=k, candidates=3 * k)
+        extra = {**info, "diversity": {"method": "mmr", "lambda": lam},
+                 "rerank_seconds": time.perf_counter() - t0}
+        for task in TASKS:
+            out.append({"protocol": "temporal", "task": task, "model": f"served_mmr{lam:g}",
+                        **temporal_metrics(reranked, held, task, k, split.train), **extra})
     return out
 
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..adapters import get_adapter
 from ..conf import DIVERSITY_DEFAULTS, app_settings
-from ..ml.diversity import category_cap, category_similarity, mmr, normalise_rows
+from ..ml.diversity import category_cap, category_similarity, mmr
 from .types import Recommendation
-
-_vectors: dict[int, tuple[dict[int, int], np.ndarray]] = {}  # version id -> (index, unit rows)
 
 
 def config(placement: str) -> dict[str, Any] | None:
@@ -57,24 +56,19 @@ def diversify(
 
 
 def _model_similarity(item_ids: list[Any], fallback: np.ndarray) -> np.ndarray:
-    """Cosine of the active version's item vectors where both items have one; ``fallback``
-    (category similarity) elsewhere."""
+    """Cosine of the served version's unit item vectors where both items have one;
+    ``fallback`` (category similarity) elsewhere."""
     from .pool import active_model
 
-    loaded = active_model.get()
-    if loaded is None:
+    if active_model.get() is None:
         return fallback
-    cached = _vectors.get(loaded.version_id)
-    if cached is None:
-        cached = (loaded.item_index(), normalise_rows(loaded.model.item_vectors()))
-        _vectors.clear()  # one version at a time
-        _vectors[loaded.version_id] = cached
-    index, unit = cached
+    index, unit = active_model.index(), active_model.vectors()
     rows = np.array([index.get(int(pk), -1) for pk in item_ids])
     known = rows >= 0
     sim = fallback.copy()
-    if known.sum() >= 2:
+    if unit is not None and known.sum() >= 2:
         pos = np.flatnonzero(known)
         v = unit[rows[pos]]
-        sim[np.ix_(pos, pos)] = v @ v.T
+        cosine = v @ v.T  # sparse for a served EASE (its item-item rows)
+        sim[np.ix_(pos, pos)] = cosine.toarray() if sp.issparse(cosine) else cosine
     return sim
