@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from . import experiments, impressions
+from . import experiments, impressions, shopper
 from .types import RecommendationList
 
 logger = logging.getLogger(__name__)
@@ -25,14 +25,19 @@ def serve(
     on_error: Callable[[], RecommendationList] | None = None,
 ) -> RecommendationList:
     """``build()`` under this shopper's variant of ``placement`` (when an experiment runs
-    on it), its impression buffered (written after the response, in batches).
+    on it), for this shopper (item lists hide what they bought, as the placement's policy
+    says: :func:`lists.hidden_for`), its impression buffered (written after the response,
+    in batches).
 
     A failing list is logged and replaced by ``on_error()`` (the API answers with popular
     items) or by an empty list (a page leaves the carousel out); analytics never break it.
     """
     variant = None
     try:
-        with experiments.serving(placement, user, visitor_id) as variant:
+        with (
+            experiments.serving(placement, user, visitor_id) as variant,
+            shopper.building_for(user, visitor_id, request),  # whose purchases to hide
+        ):
             result = build()
     except Exception:
         logger.exception("the %s list failed; serving its fallback", placement)
