@@ -117,6 +117,38 @@ class DefaultAdapter:
             return None
         return qs.filter(**{self.category_slug_field: slug}).values_list("pk", flat=True).first()
 
+    def category_names(self, category_ids: Iterable[Any]) -> dict[str, str]:
+        """Names of categories by key, for people: ``{str(key): name}`` in one query.
+
+        The default reads the item model's ``category_field`` relation (a foreign key or a
+        many-to-many, as Oscar's ``categories``) and names each category by ``str()``. Keys it
+        cannot find (or a model without such a relation) are left out; callers then show the
+        key itself. Override it when the shop's categories live elsewhere."""
+        keys = {str(key) for key in category_ids if key not in (None, "")}
+        if not keys:
+            return {}
+        try:
+            field = get_item_model()._meta.get_field(self.category_field)
+        except Exception:  # FieldDoesNotExist: no category relation to name them by
+            return {}
+        related = getattr(field, "related_model", None)
+        if not getattr(field, "is_relation", False) or related is None:
+            return {}
+        pk = related._meta.pk
+        valid = []
+        for key in keys:
+            try:
+                valid.append(pk.to_python(key))
+            except Exception:  # ValidationError: "abc" for an integer key
+                continue
+        return {str(obj.pk): str(obj) for obj in related._default_manager.filter(pk__in=valid)}
+
+    def category_name(self, category_id: Any) -> str:
+        """A category's name for people (the admin's rules, their preview): the key itself
+        when the category is unknown."""
+        key = "" if category_id is None else str(category_id)
+        return self.category_names([key]).get(key, key)
+
     def item_content(self, item: Model) -> str:
         """Text that describes an item, for content-based neighbours of items the model has
         not seen yet (new arrivals): name, description and category by default."""

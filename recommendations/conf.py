@@ -130,11 +130,16 @@ DEFAULTS: dict[str, Any] = {
     # --- serving (services.py) ------------------------------------------------------------
     # How many of a visitor's latest events are folded into the model for "for you".
     "FOLD_IN_EVENTS": 50,
-    # What a placement may show a shopper again: "none" (re-buys allowed, ranked as the model
-    # ranks them), "purchased" (hide what they bought), "seen" (hide everything in their
-    # history). "Buy it again" shows only what they bought.
+    # What a placement may show a shopper again, by placement or by list: "none" (re-buys
+    # allowed, ranked as the model ranks them), "purchased" (hide what they bought), "seen"
+    # (hide everything in their history). "Buy it again" shows only what they bought. These
+    # are ml.policy.PLACEMENT_DEFAULTS (a test holds them equal); docs/serving.md has the table.
     "EXCLUDE_BOUGHT": {
         "for_you": "none",
+        "similar": "purchased",
+        "bought_together": "purchased",
+        "trending": "purchased",
+        "popular": "none",
         "recently_viewed": "none",
     },
     # Optional re-ranking for variety, per placement (off by default: no placement named):

@@ -96,6 +96,10 @@ class ExperimentAdmin(CheckedSelectionAdmin):
     actions = ("stop",)
     readonly_fields = ("results",)
 
+    class Media:
+        # The results table takes the form's full width (see the stylesheet).
+        css = {"all": ("recommendations/admin.css",)}
+
     def get_fieldsets(self, request: Any, obj: Any = None) -> list:
         fieldsets = [
             (None, {"fields": ("name", "placement", "description", "is_active")}),

@@ -28,6 +28,17 @@ from .base import (
 )
 
 
+def category_names(keys: Any) -> dict[str, str]:
+    """``{key: name}`` for rules' category keys, from the shop's adapter (an adapter that
+    does not subclass :class:`DefaultAdapter` and lacks ``category_names``: the keys)."""
+    lookup = getattr(get_adapter(), "category_names", None)
+    return lookup({key for key in keys if key}) if lookup is not None else {}
+
+
+def category_name(key: str) -> str:
+    return category_names([key]).get(key, key)
+
+
 def category_choices() -> list[tuple[str, str]] | None:
     """The categories of the item model's category relation, when it has one."""
     adapter = get_adapter()
@@ -107,6 +118,10 @@ class MerchandisingRuleAdmin(CheckedSelectionAdmin):
     raw_id_fields = ("item",)
     list_select_related = ("item",)
     actions = ("switch_on", "switch_off")
+
+    class Media:
+        css = {"all": ("recommendations/admin.css",)}
+
     fieldsets = (
         (None, {"fields": ("name", "kind", "placement", "is_active")}),
         ("What", {"fields": ("item", "category", "position", "multiplier")}),
@@ -117,11 +132,22 @@ class MerchandisingRuleAdmin(CheckedSelectionAdmin):
     def where(self, obj: MerchandisingRule) -> str:
         return obj.placement or "everywhere"
 
+    def get_changelist_instance(self, request: Any) -> Any:
+        cl = super().get_changelist_instance(request)
+        # The page's category names in one query, not one per row.
+        names = category_names(rule.category for rule in cl.result_list)
+        for rule in cl.result_list:
+            rule.category_label = names.get(rule.category, rule.category)
+        return cl
+
     @admin.display(description="item or category")
     def target(self, obj: MerchandisingRule) -> str:
         if obj.item_id:
             return str(obj.item)
-        return f"category {obj.category}" if obj.category else DASH
+        if not obj.category:
+            return DASH
+        label = getattr(obj, "category_label", None) or category_name(obj.category)
+        return f"category {label}"
 
     @admin.display(description="position / multiplier")
     def setting(self, obj: MerchandisingRule) -> str:
@@ -189,6 +215,11 @@ class MerchandisingRuleAdmin(CheckedSelectionAdmin):
             except Exception as exc:  # show it; a preview must not 500
                 error = f"{type(exc).__name__}: {exc}"
         rows = _preview_rows(before, after) if before is not None else []
+        active = rules.active_rules()
+        names = category_names(rule.category for rule in active)
+        in_force = [
+            {"rule": rule, "category": names.get(rule.category, rule.category)} for rule in active
+        ]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -199,7 +230,7 @@ class MerchandisingRuleAdmin(CheckedSelectionAdmin):
             "before": before,
             "after": after,
             "error": error,
-            "in_force": [r for r in rules.active_rules()],
+            "in_force": in_force,
         }
         return TemplateResponse(
             request, "admin/recommendations/merchandisingrule/preview.html", context

@@ -10,7 +10,10 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import ngettext
 
 from ..learning import tasks, versions
@@ -74,7 +77,7 @@ class ModelVersionAdmin(CheckedSelectionAdmin):
         "version",
         "algorithm",
         "status",
-        "created_at",
+        "created",
         "device",
         "data_size",
         "run_time",
@@ -86,6 +89,11 @@ class ModelVersionAdmin(CheckedSelectionAdmin):
     list_display_links = ("version",)
     list_filter = ("status", "is_active", "algorithm")
     date_hierarchy = "created_at"
+
+    class Media:
+        # Readable at 1366 px: filters above the list when the sidebar leaves it too little room.
+        css = {"all": ("recommendations/admin.css",)}
+
     actions = ("train_again", "activate", "rollback", "recompute_similarities")
     fieldsets = (
         (
@@ -161,11 +169,21 @@ class ModelVersionAdmin(CheckedSelectionAdmin):
     def version(self, obj: ModelVersion) -> str:
         return f"v{obj.pk}"
 
+    @admin.display(description="created at", ordering="created_at")
+    def created(self, obj: ModelVersion) -> str:
+        when = timezone.localtime(obj.created_at)
+        return format_html("{}<br>{}", date_format(when, "j M Y"), date_format(when, "H:i"))
+
     @admin.display(description="data")
     def data_size(self, obj: ModelVersion) -> str:
         if not obj.n_events:
             return DASH
-        return f"{obj.n_events:,} events · {obj.n_users:,} shoppers · {obj.n_items:,} items"
+        return format_html(
+            "{} events<br><small>{} shoppers<br>{} items</small>",
+            f"{obj.n_events:,}",
+            f"{obj.n_users:,}",
+            f"{obj.n_items:,}",
+        )
 
     @admin.display(description="duration")
     def run_time(self, obj: ModelVersion) -> str:
@@ -177,10 +195,12 @@ class ModelVersionAdmin(CheckedSelectionAdmin):
             return DASH
         baselines = (obj.metrics or {}).get("baselines") or {}
         rest = format_html_join(
-            " · ", "{} {}", ((b, fmt_number(obj.metric(b, name))) for b in baselines)
+            mark_safe("<br>"), "{} {}", ((b, fmt_number(obj.metric(b, name))) for b in baselines)
         )
         return format_html(
-            '<strong>{}</strong><br><small title="baselines">{}</small>', fmt_number(ours), rest
+            '<strong>{}</strong><br><small class="rec-baselines" title="baselines">{}</small>',
+            fmt_number(ours),
+            rest,
         )
 
     @admin.display(description="NDCG@20")

@@ -23,15 +23,21 @@ class Exclusion(StrEnum):
     SEEN = "seen"
 
 
-#: Per placement. ``buy_again`` is the opposite of an exclusion: it lists ONLY items the shopper
-#: bought (see :func:`only_purchased`), so its value here is ``"only_purchased"``, not an
-#: :class:`Exclusion`.
+#: Per list (a placement of that list follows it unless ``RECOMMENDATIONS["EXCLUDE_BOUGHT"]``
+#: names the placement or the list). Lists built for a shopper keep their re-buys ("for you",
+#: "recently viewed"); lists that suggest something new to go with an item or a trend hide what
+#: the shopper bought; "popular" is the shop's best sellers as they are. ``buy_again`` is the
+#: opposite of an exclusion: it lists ONLY items the shopper bought (see
+#: :func:`only_purchased`), so its value here is ``"only_purchased"``, not an
+#: :class:`Exclusion`. docs/serving.md has this table.
 PLACEMENT_DEFAULTS: dict[str, str] = {
     "for_you": Exclusion.NONE.value,
+    "buy_again": "only_purchased",
     "similar": Exclusion.PURCHASED.value,
     "bought_together": Exclusion.PURCHASED.value,
     "trending": Exclusion.PURCHASED.value,
-    "buy_again": "only_purchased",
+    "popular": Exclusion.NONE.value,
+    "recently_viewed": Exclusion.NONE.value,
 }
 
 

@@ -21,13 +21,15 @@ from .. import cache_keys
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..db import compiled_rows
-from ..ml.policy import Exclusion
+from ..ml.policy import PLACEMENT_DEFAULTS, Exclusion
 from ..models import Event, RelatedItem
+from . import request, shopper
 from .assemble import POPULAR, finish, rules_in_force
 from .catalogue import item_cache, visible
 from .diversity import config as diversity_config
 from .exploration import share
-from .feedback import dismissed, hidden
+from .feedback import dismissed
+from .feedback import hidden as dismissed_here
 from .history import history, history_visible, signed_in_id
 from .personal import fold_in
 from .pool import active_model, active_version_id
@@ -73,12 +75,46 @@ def buy_again(
 
 
 def exclusion_policy(placement: str, kind: str) -> str:
-    """What ``placement`` (a list of ``kind``) may show again: ``EXCLUDE_BOUGHT`` names it by
-    placement or by kind; "buy it again" lists only what was bought."""
+    """What ``placement`` (a list of ``kind``) may show the shopper again: ``EXCLUDE_BOUGHT``
+    names it by placement, else by kind; a kind it does not name follows
+    :data:`recommendations.ml.policy.PLACEMENT_DEFAULTS`. "Buy it again" lists only what was
+    bought. The table, with the defaults, is in docs/serving.md."""
     if kind == "buy_again":
         return "only_purchased"
     policies = app_settings.EXCLUDE_BOUGHT
-    return policies.get(placement, policies.get(kind, Exclusion.NONE.value))
+    if placement in policies:
+        return policies[placement]
+    return policies.get(kind, PLACEMENT_DEFAULTS.get(kind, Exclusion.NONE.value))
+
+
+def hidden_for(
+    placement: str, kind: str, user: Any = None, visitor_id: str | None = None
+) -> frozenset[int]:
+    """The items ``placement`` hides from this shopper (by default the one :func:`serve.serve`
+    is building for): what they bought ("purchased") or everything in their history ("seen"),
+    among their latest ``FOLD_IN_EVENTS`` events. Empty for nobody and for "none".
+
+    Read once per request and kept with the shopper's cached lists, which a new event of
+    theirs drops: an item is hidden from the page that follows its purchase."""
+    policy = exclusion_policy(placement, kind)
+    if policy not in (Exclusion.PURCHASED, Exclusion.SEEN):
+        return frozenset()
+    if user is None and not visitor_id:
+        user, visitor_id = shopper.current()
+    user_id = signed_in_id(user)
+    if user_id is None and not visitor_id:
+        return frozenset()
+
+    def read() -> frozenset[int]:
+        key = cache_keys.visitor(user_id, visitor_id)
+        cached = cache.get(key) or {}
+        entry = f"hidden:{policy}"
+        if entry not in cached:
+            cached[entry] = frozenset(_hidden(history(user_id, visitor_id), policy))
+            cache.set(key, cached, app_settings.VISITOR_CACHE_SECONDS)
+        return cached[entry]
+
+    return request.remembered(("hidden", user_id, visitor_id, str(policy)), read)
 
 
 def _personal(
@@ -125,6 +161,13 @@ def _personal(
     )
 
 
+def _own(result: RecommendationList) -> RecommendationList:
+    """A list built for one shopper (it hides what they bought): the response showing it
+    must not be shared. A shopper whose list is everyone's keeps a cacheable response."""
+    shopper.mark_personal()
+    return result
+
+
 def _hidden(events: list, policy: str) -> set[int]:
     if policy == Exclusion.PURCHASED:
         return {item for item, event, _ in events if event == Event.PURCHASE}
@@ -144,17 +187,29 @@ def _by_purchases(events: list) -> list[Candidate]:
 
 
 def related_to(
-    item: Model | int, k: int | None = None, placement: str = "related"
+    item: Model | int,
+    k: int | None = None,
+    placement: str = "related",
+    *,
+    user: Any = None,
+    visitor_id: str | None = None,
 ) -> RecommendationList:
-    """Items like this one (the active version's ``similar`` list)."""
-    return _related(item, RelatedItem.Kind.SIMILAR, k, placement)
+    """Items like this one (the active version's ``similar`` list), without what the shopper
+    bought (the placement's policy: :func:`hidden_for`)."""
+    return _related(item, RelatedItem.Kind.SIMILAR, k, placement, user, visitor_id)
 
 
 def bought_together(
-    item: Model | int, k: int | None = None, placement: str = "bought_together"
+    item: Model | int,
+    k: int | None = None,
+    placement: str = "bought_together",
+    *,
+    user: Any = None,
+    visitor_id: str | None = None,
 ) -> RecommendationList:
-    """Items bought in the same orders as this one, by lift; then similar ones."""
-    return _related(item, RelatedItem.Kind.BOUGHT_TOGETHER, k, placement)
+    """Items bought in the same orders as this one, by lift; then similar ones; without
+    what the shopper bought (the placement's policy)."""
+    return _related(item, RelatedItem.Kind.BOUGHT_TOGETHER, k, placement, user, visitor_id)
 
 
 def popular(
@@ -171,7 +226,9 @@ def popular(
         category_id = getattr(category, "pk", category)
         rows = [row for row in rows if category_id in row[2]]
     candidates = [Candidate(item, float(count), "popular", POPULAR) for item, count, _ in rows]
-    return finish(placement, None, candidates, k, fallback=category is None)
+    hidden = set(hidden_for(placement, "popular"))
+    result = finish(placement, None, candidates, k, exclude=hidden, fallback=category is None)
+    return _own(result) if hidden else result
 
 
 def trending(
@@ -185,7 +242,9 @@ def trending(
         rows = trending_rows(window)
         cache.set(cache_keys.trending(window), rows, app_settings.LIST_CACHE_SECONDS)
     candidates = [Candidate(item, score, "trending", TRENDING) for item, score in rows]
-    return finish(placement, None, candidates, k)
+    hidden = set(hidden_for(placement, "trending"))
+    result = finish(placement, None, candidates, k, exclude=hidden)
+    return _own(result) if hidden else result
 
 
 def recently_viewed(
@@ -209,16 +268,26 @@ def recently_viewed(
     return finish(placement, None, candidates, k, exclude=exclude, fallback=False, known=seen)
 
 
-def _related(item: Model | int, kind: str, k: int | None, placement: str) -> RecommendationList:
+def _related(
+    item: Model | int,
+    kind: str,
+    k: int | None,
+    placement: str,
+    user: Any = None,
+    visitor_id: str | None = None,
+) -> RecommendationList:
     k = k or app_settings.CAROUSEL_SIZE
     item_id = getattr(item, "pk", item)
+    hidden = hidden_for(placement, kind, user, visitor_id) - {item_id}
     version_id = active_version_id()
     category_hint = get_adapter().item_category_id(item) if isinstance(item, Model) else None
     manual = manual_related(item_id) if kind == RelatedItem.Kind.SIMILAR else []
-    # The finished list is kept in this process for the catalogue epoch (at most
-    # LIST_CACHE_SECONDS) under everything it was built from; serving it again costs one
-    # query, whether its items are still visible. If one is not, the list is rebuilt.
+    # The list every shopper is shown (before their own exclusions) is kept in this process
+    # for the catalogue epoch (at most LIST_CACHE_SECONDS) under everything it was built
+    # from; serving it again costs one query, whether its items are still visible. If one
+    # is not, the list is rebuilt.
     enabled = rules_enabled()
+    in_force = rules_in_force(placement) if enabled else ()
     key = (
         placement,
         kind,
@@ -229,18 +298,48 @@ def _related(item: Model | int, kind: str, k: int | None, placement: str) -> Rec
         version_id,
         tuple(manual),
         enabled,
-        rules_in_force(placement) if enabled else (),
+        in_force,
         tuple(sorted((diversity_config(placement) or {}).items())),
     )
     # One shopper's list (dismissed items left out, exploration drawn per request) is
     # neither served from nor kept in the shared list cache.
-    own = bool(hidden()) or share(placement) > 0
+    own = bool(dismissed_here()) or share(placement) > 0
     generation = item_cache.current()
-    hit = None if own else generation.lists.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        ids = [rec.item.pk for rec in hit[1].items]
-        if visible(ids, also=generation.sibling_ids(item_id, key)) == set(ids):
-            return RecommendationList(placement, version_id, list(hit[1].items), hit[1].memo)
+    # Rules may reach below the first k items, so a shopper with hidden items and rules in
+    # force always gets their own list; without rules, the shared one is theirs too when
+    # none of its items is hidden.
+    if not own and not (hidden and in_force):
+        hit = generation.lists.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            ids = [rec.item.pk for rec in hit[1].items]
+            if hidden.isdisjoint(ids) and visible(
+                ids, also=generation.sibling_ids(item_id, key)
+            ) == set(ids):
+                return RecommendationList(placement, version_id, list(hit[1].items), hit[1].memo)
+    result = _build_related(
+        item, item_id, kind, k, placement, hidden, version_id, category_hint, manual
+    )
+    if hidden or own:  # this shopper's own list: never cached for others
+        return _own(result)
+    if not result.items:  # rebuilt each time: it fills as soon as anything can be shown
+        return result
+    cached = RecommendationList(placement, version_id, result.items, memo={})
+    generation.store_list(key, item_id, cached)
+    return RecommendationList(placement, version_id, list(result.items), cached.memo)
+
+
+def _build_related(
+    item: Model | int,
+    item_id: Any,
+    kind: str,
+    k: int,
+    placement: str,
+    hidden: frozenset[int],
+    version_id: int | None,
+    category_hint: Any,
+    manual: list,
+) -> RecommendationList:
+    """The related list of ``item``, built now, without ``hidden``."""
     candidates: list[Candidate] = []
     if version_id is not None:
         key_rows = cache_keys.related(version_id, kind, item_id)
@@ -267,17 +366,12 @@ def _related(item: Model | int, kind: str, k: int | None, placement: str) -> Rec
         ]
     if manual:  # the shop's hand-made list wins over the model's
         candidates = [Candidate(rid, 1.0, "manual", MANUAL) for rid in manual] + candidates
-    result = finish(
+    return finish(
         placement,
         version_id,
         candidates,
         k,
-        exclude={item_id},
+        exclude={item_id, *hidden},
         context_items=[item_id] if not isinstance(item, Model) else None,
         category_hint=category_hint,
     )
-    if not result.items or own:  # rebuilt each time: it fills as soon as anything can be shown
-        return result
-    cached = RecommendationList(placement, version_id, result.items, memo={})
-    generation.store_list(key, item_id, cached)
-    return RecommendationList(placement, version_id, list(result.items), cached.memo)

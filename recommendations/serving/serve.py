@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from . import experiments, exploration, feedback, impressions
+from . import experiments, exploration, feedback, impressions, shopper
 from .types import RecommendationList
 
 logger = logging.getLogger(__name__)
@@ -25,8 +25,10 @@ def serve(
     on_error: Callable[[], RecommendationList] | None = None,
 ) -> RecommendationList:
     """``build()`` under this shopper's variant of ``placement`` (when an experiment runs
-    on it, with its exploration share), without the items this shopper dismissed ("not
-    interested"), its impression buffered (written after the response, in batches).
+    on it, with its exploration share), for this shopper (without the items they dismissed,
+    "not interested", and item lists hide what they bought, as the placement's policy says:
+    :func:`lists.hidden_for`), its impression buffered (written after the response, in
+    batches).
 
     A failing list is logged and replaced by ``on_error()`` (the API answers with popular
     items) or by an empty list (a page leaves the carousel out); analytics never break it.
@@ -37,6 +39,7 @@ def serve(
             experiments.serving(placement, user, visitor_id) as variant,
             exploration.varying(placement, getattr(variant, "exploration_share", None)),
             feedback.hiding(user, visitor_id, request),
+            shopper.building_for(user, visitor_id, request),  # whose purchases to hide
         ):
             result = build()
     except Exception:

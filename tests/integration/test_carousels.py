@@ -12,7 +12,6 @@ from tests.factories import BROWSER
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-
 def _render(source: str, **context) -> str:
     request = RequestFactory().get("/", **BROWSER)
     from django.contrib.auth.models import AnonymousUser
@@ -25,16 +24,20 @@ def _render(source: str, **context) -> str:
 
 
 @pytest.mark.parametrize(
-    "tag",
+    ("tag", "budget"),
     [
-        "{% recommended_for_you k=6 %}",
-        "{% related_items item k=6 %}",
-        "{% bought_together item k=6 %}",
-        "{% recently_viewed k=6 %}",
-        "{% trending k=6 %}",
+        ("{% recommended_for_you k=6 %}", 2),
+        # Item lists read what the shopper bought once (the placement's policy hides it),
+        # then keep it with the shopper's cached lists: one query more on their first list.
+        ("{% related_items item k=6 %}", 3),
+        ("{% bought_together item k=6 %}", 3),
+        ("{% recently_viewed k=6 %}", 2),
+        ("{% trending k=6 %}", 2),
     ],
 )
-def test_each_carousel_costs_at_most_two_queries(shop, tag, django_assert_max_num_queries):
+def test_each_carousel_costs_at_most_two_or_three_queries(
+    shop, tag, budget, django_assert_max_num_queries
+):
     items, _ = shop
     # Shared, per-process state is warmed first: the model (loaded once per version) and
     # the popular list (cached for everyone). What is left is the per-visitor cost.
@@ -43,7 +46,7 @@ def test_each_carousel_costs_at_most_two_queries(shop, tag, django_assert_max_nu
         item=items[1],
         visitor="warm-up",
     )
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(budget):
         _render(tag, item=items[0], visitor="visitor-1")
 
 
