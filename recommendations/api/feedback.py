@@ -18,7 +18,6 @@ from rest_framework import permissions, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from ..adapters import get_adapter
 from ..conf import app_settings
@@ -27,9 +26,9 @@ from ..serving.feedback import HINT_COOKIE
 from ..tracking import recording
 from ..tracking.keys import MAX_PK
 from ..tracking.storage import invalidate
-from .serializers import StrictSerializer
+from .serializers import FeedbackErrorsSerializer, StrictSerializer
 from .throttling import EventsThrottle
-from .views import VISITOR_HEADER, request_visitor_id
+from .views import VISITOR_HEADER, APIView, errors, request_visitor_id
 
 KINDS = (Event.NOT_INTERESTED.value,)
 
@@ -66,7 +65,11 @@ class FeedbackView(APIView):
     @extend_schema(
         request=FeedbackSerializer,
         parameters=[VISITOR_HEADER],
-        responses={201: FeedbackResultSerializer, 200: FeedbackResultSerializer},
+        responses={
+            201: FeedbackResultSerializer,
+            200: FeedbackResultSerializer,
+            **errors(FeedbackErrorsSerializer, 403),
+        },
         summary='"Not interested": the item leaves the caller\'s lists for good',
     )
     def post(self, request: Request) -> Response:

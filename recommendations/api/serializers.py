@@ -419,6 +419,12 @@ class ConsentErrorsSerializer(VisitorHeaderErrorsSerializer):
     consent = _messages("Not a boolean.")
 
 
+class FeedbackErrorsSerializer(VisitorHeaderErrorsSerializer):
+    item = _messages("No such item.")
+    kind = _messages('"x" is not a valid choice.')
+    source = _messages("Ensure this field has no more than 100 characters.")
+
+
 @extend_schema_field(
     {
         "anyOf": [
