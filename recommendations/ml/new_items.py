@@ -131,6 +131,17 @@ def predict_columns(
     return sp.vstack(pieces, format="csr").astype(np.float32)
 
 
+def term_input(model: ServedModel, X: sp.spmatrix) -> sp.csr_matrix:
+    """History rows as the model's item-item term sees them (its input transform; the
+    default model drops vetoes first, as :func:`.next_basket.blend_components` does)."""
+    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    if isinstance(model, ServedNextBasket):
+        X.data[X.data < 0] = 0.0
+        X.eliminate_zeros()
+        model = model.vae
+    return transform_values(X, model.meta.get("input_transform", "binary"))
+
+
 def _new_logits(model: ServedVAE, Xt: sp.csr_matrix, logits: np.ndarray,
                 columns: sp.csr_matrix) -> np.ndarray:
     """The hybrid VAE's logits of the new items: the row's mean VAE-only logit plus
@@ -175,7 +186,7 @@ def _next_basket(model: ServedNextBasket, X: sp.csr_matrix,
     X.data[X.data < 0] = 0.0
     X.eliminate_zeros()
     n, m = model.n_items, columns.shape[1]
-    Xt = transform_values(X, model.vae.meta["input_transform"])
+    Xt = term_input(model, X)
     logits = model.vae.logits(Xt)
     new = _new_logits(model.vae, Xt, logits, columns)
     seen = np.hstack([X.toarray() > 0, np.zeros((X.shape[0], m), bool)])

@@ -23,6 +23,7 @@ from ..conf import app_settings
 from ..db import compiled_rows
 from ..ml.policy import Exclusion
 from ..models import Event, RelatedItem
+from . import new_items
 from .assemble import POPULAR, finish, rules_in_force
 from .catalogue import item_cache, visible
 from .exploration import share
@@ -99,6 +100,7 @@ def _personal(
     version_id = loaded.version_id if loaded else None
     key = cache_keys.visitor(user_id, visitor_id)
     entry_key = f"{placement}:{kind}:{k}:{version_id}:{policy}:{sorted(exclude)}"
+    entry_key += f":{new_items.token(version_id)}"  # new items placed since: a new list
     cached = cache.get(key) or {}
     if entry_key in cached:
         candidates, recent_items, hidden = cached[entry_key]
