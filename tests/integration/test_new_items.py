@@ -130,3 +130,12 @@ def test_buy_again_never_lists_a_new_item(shop):
     _shopper("teapot-fan", shelves[0][:3])
     listed = {r.item.pk for r in lists.buy_again(visitor_id="teapot-fan", k=10)}
     assert listed <= {p.pk for p in shelves[0][:3]}
+
+
+def test_training_places_the_visible_items_it_did_not_learn():
+    with override_settings(RECOMMENDATIONS=SETTINGS):
+        shelves = _catalogue_and_log()
+        unsold = factories.product(name="wool scarf chunky", category=shelves[2][0].category)
+        version = factories.trained_version()  # similarity, then placement, then activation
+        assert list(NewItemColumn.objects.filter(version=version)
+                    .values_list("item_id", flat=True)) == [unsold.pk]
