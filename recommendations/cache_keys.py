@@ -28,3 +28,8 @@ def popular(window_days: int | None) -> str:
 
 def trending(window_days: int) -> str:
     return f"recommendations:trending:{window_days}"
+
+
+def new_items(version_id: int) -> str:
+    """A token replaced whenever a version's new items are placed again (serving reloads)."""
+    return f"recommendations:new-items:{version_id}"

@@ -217,6 +217,36 @@ class RelatedItem(models.Model):
         return f"{self.kind} #{self.rank} of item {self.item_id}: {self.related_id}"
 
 
+class NewItemColumn(models.Model):
+    """An item a version does not know (added after its training), placed by its content: its
+    predicted column of the version's item-item term (``learning.new_items``), top-k entries.
+    ``indices`` are the version's model columns (int32), ``weights`` the entries (float32),
+    both raw little-endian bytes. Replaced whenever the version's new items are placed again;
+    an item the version knows never has one."""
+
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="new_item_columns"
+    )
+    item = models.ForeignKey(
+        settings.RECOMMENDATIONS_ITEM_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+    )
+    indices = models.BinaryField()
+    weights = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["version", "item"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "item"], name="rec_new_item_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"new item {self.item_id} placed in v{self.version_id}"
+
+
 class TaskLock(models.Model):
     """A named lease in the database: one holder at a time, and it expires.
 

@@ -41,6 +41,7 @@ from ..ml.baskets import association
 from ..models import Event, Interaction, ModelVersion, RelatedItem
 from .extract import order_lines
 from .locks import Lease
+from .new_items import place_new_items
 from .related import COLUMNS, _content_neighbours, _rows
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class RefreshReport:
     bought_together_rows: int = 0
     new_items: int = 0
     content_rows: int = 0
+    new_items_placed: int = 0
     popular_windows: list = field(default_factory=list)
     trending_windows: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
@@ -174,6 +176,13 @@ def _refresh_version(version: ModelVersion, report: RefreshReport, say) -> None:
     if newest is not None:
         cache.set(watermark_key(version.pk), newest, None)
     report.seconds["write"] = round(time.perf_counter() - t2, 3)
+    if len(new):  # new items also get a place in "for you" (by content, no retraining)
+        t3 = time.perf_counter()
+        try:
+            report.new_items_placed = place_new_items(version)
+        except Exception:  # the lists above are written; placing waits for the next run
+            logger.exception("v%s: placing new items failed", version.pk)
+        report.seconds["place_new_items"] = round(time.perf_counter() - t3, 3)
     say(
         f"v{version.pk}: {report.new_order_lines:,} order lines since {report.since}; "
         f"bought together of {report.items_touched:,} items ({report.bought_together_rows:,} "

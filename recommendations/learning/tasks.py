@@ -231,6 +231,7 @@ def score_similarity(version_id: int, activate: bool | None = None) -> dict:
     if version.status != ModelVersion.Status.SUCCEEDED:
         raise ValueError(f"{version} has not succeeded: no model to score similarity with")
     report = compute_related(version)
+    new_items = _place_new_items(version)
     if version.error.startswith(FOLLOW_UP_NOTE):  # scored now: the note is out of date
         ModelVersion.objects.filter(pk=version_id).update(error="")
     should_activate = version.activate_when_ready if activate is None else activate
@@ -242,7 +243,20 @@ def score_similarity(version_id: int, activate: bool | None = None) -> dict:
     ):
         activate_version(version, reason="(passed the gate)" if version.gate_passed else "(forced)")
         activated = True
-    return {"version": version_id, "activated": activated, **report.__dict__}
+    return {"version": version_id, "activated": activated, **report.__dict__,
+            "new_items_placed": new_items}
+
+
+def _place_new_items(version: ModelVersion) -> int | None:
+    """Items the version does not know, placed by content (learning/new_items.py); a
+    failure is logged and leaves them to content neighbours, never blocks activation."""
+    from .new_items import place_new_items
+
+    try:
+        return place_new_items(version)
+    except Exception:
+        logger.exception("v%s: placing new items failed", version.pk)
+        return None
 
 
 @shared_task(

@@ -23,7 +23,7 @@ from ..conf import app_settings
 from ..db import compiled_rows
 from ..ml.policy import PLACEMENT_DEFAULTS, Exclusion
 from ..models import Event, RelatedItem
-from . import request, shopper
+from . import new_items, request, shopper
 from .assemble import POPULAR, finish, rules_in_force
 from .catalogue import item_cache, visible
 from .diversity import config as diversity_config
@@ -136,6 +136,7 @@ def _personal(
     version_id = loaded.version_id if loaded else None
     key = cache_keys.visitor(user_id, visitor_id)
     entry_key = f"{placement}:{kind}:{k}:{version_id}:{policy}:{sorted(exclude)}"
+    entry_key += f":{new_items.token(version_id)}"  # new items placed since: a new list
     cached = cache.get(key) or {}
     if entry_key in cached:
         candidates, recent_items, hidden = cached[entry_key]

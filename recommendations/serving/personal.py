@@ -19,6 +19,7 @@ from ..learning.versions import LoadedVersion
 from ..ml.foldin import closest_history, event_row, history_row, top_n
 from ..ml.policy import Exclusion, apply_exclusion, only_purchased
 from ..models import Event
+from . import new_items
 from .pool import active_model
 from .types import Candidate, Reason
 
@@ -49,7 +50,12 @@ def fold_in(
     X = event_row(cols, events, ages, loaded.model.n_items, weights, half_life)
     if not X.nnz:
         return []
-    scores = np.asarray(loaded.model.score(X), dtype=np.float64)
+    placed = new_items.placed(loaded) if policy != "only_purchased" else None
+    if placed is None:
+        scores = np.asarray(loaded.model.score(X), dtype=np.float64)
+    else:  # items added since training, scored on the model's scale (serving/new_items.py)
+        scores, new_scores = placed.score(loaded, X)
+        scores = np.asarray(scores, dtype=np.float64)
     if policy != Exclusion.NONE:  # "for you" by default: nothing to hide, nothing to build
         bought = _row(cols[[e == Event.PURCHASE for e in events]], loaded.model.n_items)
         if policy == "only_purchased":
@@ -59,10 +65,14 @@ def fold_in(
     scores = scores.ravel()
     top = top_n(scores, n)
     reasons = _because(top, X.indices, history, loaded)
-    return [
+    out = [
         Candidate(int(loaded.item_ids[j]), float(scores[j]), "model", reason)
         for j, reason in zip(top, reasons, strict=True)
     ]
+    if placed is not None:
+        fresh = new_items.candidates(loaded, placed, new_scores, X, history, policy, n)
+        out = new_items.merge(out, fresh, n)
+    return out
 
 
 def _training_weights(loaded: LoadedVersion) -> tuple[dict[str, float], float | None]:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext, gettext_noop
 BECAUSE = {
     "viewed": gettext_noop("Because you viewed %(name)s"),
     "bought": gettext_noop("Because you bought %(name)s"),
+    "like": gettext_noop("New, like %(name)s"),  # a new item placed by its content
 }
 
 
@@ -36,7 +37,7 @@ class Reason:
     Labels are English msgids (mark them with ``gettext_noop``), translated when shown."""
 
     label: str = ""
-    verb: str = ""  # "viewed" or "bought" when the reason is a history item
+    verb: str = ""  # "viewed", "bought" or "like" (a new item) when it is a history item
     item_id: Any = None
 
     @classmethod
