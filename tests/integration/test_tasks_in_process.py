@@ -41,8 +41,17 @@ def celery(monkeypatch):
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery reads it first
     before = (app.conf.task_always_eager, app.conf.broker_url)
     app.conf.task_always_eager = False
+    # Connections are pooled per app from the broker URL of their first use (an eager
+    # .delay() elsewhere opens one too): drop them, so this test's URL is the one used.
+    forget_connections()
     yield app.conf
     app.conf.task_always_eager, app.conf.broker_url = before
+    forget_connections()
+
+
+def forget_connections() -> None:
+    app._pool = None  # what Celery itself does after a fork
+    app.amqp._producer_pool = None
 
 
 @pytest.fixture
