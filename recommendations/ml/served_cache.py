@@ -39,11 +39,13 @@ def default_directory() -> Path:
     return Path(tempfile.gettempdir()) / f"recommendations-served-{uid}"
 
 
-def cache_key(sha256: str, top_k: int | None) -> str:
-    """Folder name for an artifact's served form: what it is made of, nothing else."""
+def cache_key(sha256: str, top_k: int | None, ann_min_items: int | None = None) -> str:
+    """Folder name for an artifact's served form: what it is made of, nothing else (the
+    ANN threshold decides whether an index is in it)."""
     if not sha256 or not all(c in "0123456789abcdef" for c in sha256):
         raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
-    return f"{sha256}-s{SERVE_FORMAT}-k{top_k if top_k is not None else 'all'}"
+    ann = "" if ann_min_items is None else f"-a{int(ann_min_items)}"
+    return f"{sha256}-s{SERVE_FORMAT}-k{top_k if top_k is not None else 'all'}{ann}"
 
 
 def _file(name: str) -> str:
@@ -112,16 +114,17 @@ def prune(directory: Path, keep: str = "", max_idle: float = MAX_IDLE_SECONDS) -
 
 
 def load_served(artifact: Path | Callable[[], Path], directory: Path, key: str,
-                top_k: int | None) -> ServedModel:
+                top_k: int | None, ann_min_items: int | None = None) -> ServedModel:
     """The served model of ``key``: mapped from the cache, converted from ``artifact``
-    (a path, or a function that fetches it) the first time on this machine."""
+    (a path, or a function that fetches it) the first time on this machine (building the
+    ANN index there when the catalogue has ``ann_min_items`` items or more)."""
     model = open_cached(directory, key)
     if model is not None:
         return model
     path = artifact() if callable(artifact) else artifact
     header, arrays = load_artifact(path)
     meta, served = convert(header["model"], dict(header["hyperparameters"]),
-                           dict(header["extra"]), arrays, top_k)
+                           dict(header["extra"]), arrays, top_k, ann_min_items)
     write_cached(directory, key, meta, served)
     del arrays, served  # the process keeps the maps only, not these copies
     model = open_cached(directory, key)
