@@ -119,6 +119,42 @@ class MipsIndex:
         return out
 
 
+def topk_cosine(vectors: np.ndarray, k: int, *, connectivity: int = CONNECTIVITY,
+                expansion_add: int = EXPANSION_ADD, ef: int = EXPANSION_SEARCH,
+                threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`.similarity.topk_cosine` by an HNSW graph (metric cosine): ``(indices int32
+    (n, k), scores float32 (n, k))``, best first, never the row itself; padded with -1 / 0
+    where the graph found fewer. Time ~ ``n log n`` instead of ``n^2``; the index lives
+    only for this call (the related-items pass, offline)."""
+    from usearch.index import Index
+
+    V = np.asarray(vectors, np.float32)
+    n = len(V)
+    k = max(0, min(int(k), n - 1))
+    idx = np.full((n, k), -1, np.int32)
+    val = np.zeros((n, k), np.float32)
+    if k == 0:
+        return idx, val
+    index = Index(ndim=V.shape[1], metric="cos", dtype="f32", connectivity=connectivity,
+                  expansion_add=expansion_add, expansion_search=max(ef, k + 1))
+    for lo in range(0, n, CHUNK):
+        index.add(np.arange(lo, min(n, lo + CHUNK), dtype=np.uint64), V[lo:lo + CHUNK],
+                  threads=threads)
+    for lo in range(0, n, CHUNK):
+        hi = min(n, lo + CHUNK)
+        found = index.search(V[lo:hi], k + 1, threads=threads)
+        keys = np.asarray(found.keys, np.int64).reshape(hi - lo, -1)
+        dist = np.asarray(found.distances, np.float32).reshape(hi - lo, -1)
+        counts = np.asarray(found.counts).reshape(-1)
+        for r in range(hi - lo):
+            got, d = keys[r, :counts[r]], dist[r, :counts[r]]
+            keep = got != lo + r
+            got, d = got[keep][:k], d[keep][:k]
+            idx[lo + r, :len(got)] = got
+            val[lo + r, :len(got)] = 1.0 - d
+    return idx, val
+
+
 def exact_top(W: np.ndarray, b: np.ndarray, Z: np.ndarray, k: int,
               block: int = 65_536) -> np.ndarray:
     """The exact top ``k`` item rows by ``z . w_j + b_j`` (sets, unordered): what the index

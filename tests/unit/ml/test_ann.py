@@ -115,3 +115,21 @@ def test_the_cache_key_and_files_carry_the_index(trained, tmp_path: Path) -> Non
     X = _histories(model.n_items, [4])
     cols, scores = mapped.score_candidates(X, model.n_items, 256)
     np.testing.assert_allclose(scores, plain.score(X)[0, cols], rtol=1e-5, atol=1e-6)
+
+
+def test_similar_items_by_the_graph_match_the_exact_neighbours() -> None:
+    from recommendations.ml.similarity import topk_cosine, topk_cosine_on_best_device
+
+    W, _ = _clustered_vectors(5_000, 24, seed=5)
+    exact_idx, exact_val = topk_cosine(W, 20)
+    idx, val = ann.topk_cosine(W, 20)
+    assert (idx != np.arange(len(W))[:, None]).all()  # never the item itself
+    assert ann.recall(idx.astype(np.int64), exact_idx.astype(np.int64)) >= 0.95
+    assert (np.diff(val, axis=1) <= 1e-6).all()  # best first
+    assert np.mean(np.abs(val[:, 0] - exact_val[:, 0]) < 1e-4) >= 0.95  # cosines, not distances
+    # the threshold switches the path: below it, exactly topk_cosine
+    below_idx, _ = topk_cosine_on_best_device(W, 20, ann_min_items=len(W) + 1)
+    np.testing.assert_array_equal(below_idx, exact_idx)
+    above_idx, _ = topk_cosine_on_best_device(W, 20, ann_min_items=len(W))
+    assert not np.array_equal(above_idx, exact_idx)  # the graph's (approximate) answer
+    assert ann.recall(above_idx.astype(np.int64), exact_idx.astype(np.int64)) >= 0.95
