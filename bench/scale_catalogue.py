@@ -93,7 +93,7 @@ model = served_cache.open_cached(os.environ["CACHE"], os.environ["KEY"])
 n = model.n_items
 loaded = LoadedVersion(1, model, np.arange(1, n + 1, dtype=np.int64),
                        {"view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}, 30.0)
-entry = (loaded, pool._unit_vectors(model), loaded.item_index())
+entry = (loaded, pool._unit_vectors(model), pool.ItemIndex(loaded.item_ids))
 pool.active_model._current.set(entry)  # what ActiveModel.get() sets for a request
 sys.path.insert(0, os.environ["BENCH"])
 import _synthetic as syn
@@ -116,7 +116,16 @@ for size in sizes[1:]:
     got = fold_in(loaded, h, 36)
     times.append((time.perf_counter() - t) * 1000)
 roll = rollup()
-print(json.dumps({
+by_file, path = {}, None
+for line in open("/proc/self/smaps"):
+    parts = line.split()
+    if parts and not parts[0].endswith(":"):  # a mapping's header line
+        path = parts[5] if len(parts) > 5 and parts[5].startswith(os.environ["CACHE"]) else None
+    elif path and parts[0] == "Rss:":
+        name = os.path.basename(path)
+        by_file[name] = by_file.get(name, 0) + int(parts[1]) / 1024
+print(json.dumps({"cache_rss_by_file_mib": {k: round(v, 1) for k, v in sorted(
+    by_file.items(), key=lambda kv: -kv[1]) if v >= 1},
     "n_items": n, "ann": model.meta.get("ann", False), "torch_imported": "torch" in sys.modules,
     "load_and_first_fold_in_s": load_s, "fold_in_p50_ms": float(np.percentile(times, 50)),
     "fold_in_p99_ms": float(np.percentile(times, 99)), "listed": len(got),
@@ -272,13 +281,15 @@ def _serve(art: Path, cache: Path, ann_min: int | None, scratch: Path) -> dict[s
         "bare_rss_mib": b0["Rss"], "fold_in_p50_ms": rep["fold_in_p50_ms"],
         "fold_in_p99_ms": rep["fold_in_p99_ms"], "load_and_first_fold_in_s":
             rep["load_and_first_fold_in_s"], "torch_imported": rep["torch_imported"],
-        "ann": rep["ann"]} for r, b0, rep in zip(rolls, bare_roll, reports, strict=True)]
+        "ann": rep["ann"], "cache_rss_by_file_mib": rep["cache_rss_by_file_mib"]}
+        for r, b0, rep in zip(rolls, bare_roll, reports, strict=True)]
     del bare
     for i, w in enumerate(res["workers"]):
         print(f"    worker {i + 1} of 2: Rss +{w['rss_above_bare_mib']:.0f} MiB, Pss "
               f"+{w['pss_above_bare_mib']:.0f} MiB, anonymous +{w['anon_above_bare_mib']:.0f} "
               f"MiB; for-me cold p50 {w['fold_in_p50_ms']:.1f} ms, p99 "
-              f"{w['fold_in_p99_ms']:.1f} ms", flush=True)
+              f"{w['fold_in_p99_ms']:.1f} ms; mapped cache Rss by file (MiB): "
+              f"{w['cache_rss_by_file_mib']}", flush=True)
 
     return res
 

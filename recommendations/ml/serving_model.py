@@ -114,6 +114,28 @@ def _unit_rows(M: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ M, dtype=np.float32)
 
 
+class NormalizedRows:
+    """Unit-length rows of ``V``, normalised when indexed (``U[rows]``): the unit vectors of
+    a big catalogue without a second copy of the decoder (explanations read a few rows)."""
+
+    def __init__(self, V: np.ndarray):
+        self.V = V
+        self.shape = V.shape
+
+    def __len__(self) -> int:
+        return len(self.V)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return _unit(np.atleast_2d(self.V[rows]))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return _unit(self.V) if dtype is None else _unit(self.V).astype(dtype)
+
+    @property
+    def T(self) -> np.ndarray:
+        return np.asarray(self).T
+
+
 # --- the served models ---------------------------------------------------------------------
 
 
@@ -348,6 +370,11 @@ class ServedVAE(ServedModel):
     def item_vectors(self) -> np.ndarray:
         return self.arrays[f"dec{self.meta['layers'] - 1}/w"]
 
+    def unit_vectors(self) -> np.ndarray | NormalizedRows:
+        if "unit" in self.arrays:
+            return self.arrays["unit"]
+        return NormalizedRows(self.item_vectors())
+
     # --- big catalogues: candidates from the ANN index, scored exactly -------------------
 
     def ann_index(self) -> MipsIndex | None:
@@ -400,8 +427,9 @@ class ServedVAE(ServedModel):
         on_skip = dec[np.searchsorted(cols, skip_cols)].astype(np.float64)
         total += float(skip_vals.sum())
         sumsq += float((2 * on_skip * skip_vals + skip_vals.astype(np.float64) ** 2).sum())
-        sample = np.setdiff1d(a["ann/sample"], cols, assume_unique=True)
-        s_logits = np.asarray(W[sample], np.float32) @ z + b[sample]
+        outside = ~np.isin(a["ann/sample"], cols, assume_unique=True)
+        sample = np.asarray(a["ann/sample"])[outside]
+        s_logits = (np.asarray(a["ann/sample_w"], np.float32) @ z + a["ann/sample_b"])[outside]
         return Candidates(cols, logits.astype(np.float32), total, sumsq, sample,
                           s_logits.astype(np.float32), self.n_items)
 
@@ -492,7 +520,8 @@ def add_ann(meta: dict[str, Any], served: dict[str, np.ndarray], seed: int = 0) 
     over the decoder rows, :class:`.ann.MipsIndex`), ``ann/sum`` and ``ann/gram`` (the sum
     and Gram matrix of the rows ``[w_j, b_j]``: exact mean and deviation of any shopper's
     logits), ``ann/sample`` (a fixed random sample of items) and, for next-basket,
-    ``ann/popular`` (its trend's top items)."""
+    ``ann/popular`` (its trend's top items). The unit vectors are dropped: at this size they
+    would double the decoder's bytes for the few rows an explanation reads."""
     prefix = {"vae": "", "next_basket": "vae/"}.get(meta["model"])
     if prefix is None:
         return  # item-item models score sparsely already: nothing to search
@@ -510,7 +539,11 @@ def add_ann(meta: dict[str, Any], served: dict[str, np.ndarray], seed: int = 0) 
     served[f"{prefix}ann/index"] = MipsIndex.build(W, b).to_array()
     served[f"{prefix}ann/sum"] = total
     served[f"{prefix}ann/gram"] = gram
-    served[f"{prefix}ann/sample"] = np.sort(rng.choice(n, min(ANN_SAMPLE, n), replace=False))
+    sample = np.sort(rng.choice(n, min(ANN_SAMPLE, n), replace=False))
+    served[f"{prefix}ann/sample"] = sample
+    served[f"{prefix}ann/sample_w"] = np.ascontiguousarray(W[sample])  # read together
+    served[f"{prefix}ann/sample_b"] = np.ascontiguousarray(b[sample])
+    del served[f"{prefix}unit"]  # rows normalised when read (NormalizedRows): no second copy
     if prefix:
         trend = served["trend"]
         served["ann/popular"] = np.sort(np.argsort(-trend, kind="stable")[:ANN_POPULAR])

@@ -176,3 +176,13 @@ def test_the_ann_threshold_switches_the_for_you_path(shop, settings):
     approx, model = _for_you(settings, {"MIN_ITEMS": n, "CANDIDATES": n, "EF": 256})
     assert model.vae.ann_index() is not None
     assert approx == exact
+
+
+def test_the_item_index_finds_each_item_and_only_those():
+    ids = np.array([40, 7, 1000, 3], dtype=np.int64)  # any order, as a version lists them
+    index = pool.ItemIndex(ids)
+    assert [index[pk] for pk in (40, 7, 1000, 3)] == [0, 1, 2, 3]
+    assert 8 not in index and "x" not in index and None not in index
+    assert index.get(8) is None and index.get(3) == 3 and len(index) == 4
+    with pytest.raises(KeyError):
+        index[5]

@@ -133,3 +133,15 @@ def test_similar_items_by_the_graph_match_the_exact_neighbours() -> None:
     above_idx, _ = topk_cosine_on_best_device(W, 20, ann_min_items=len(W))
     assert not np.array_equal(above_idx, exact_idx)  # the graph's (approximate) answer
     assert ann.recall(above_idx.astype(np.int64), exact_idx.astype(np.int64)) >= 0.95
+
+
+def test_big_served_models_normalise_rows_when_read(trained) -> None:
+    """With the index, the unit vectors are not stored twice: rows are normalised on read."""
+    model = trained["vae"]
+    exact, approx = served_form(model), served_form(model, ann_min_items=1)
+    assert "unit" not in approx.arrays
+    rows = np.array([0, 5, 7])
+    np.testing.assert_allclose(approx.unit_vectors()[rows], exact.unit_vectors()[rows],
+                               atol=1e-6)
+    np.testing.assert_allclose(np.asarray(approx.unit_vectors()), exact.unit_vectors(),
+                               atol=1e-6)
