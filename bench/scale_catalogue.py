@@ -202,7 +202,7 @@ def synthetic_artifact(n_items: int, path: Path, seed: int = 0) -> dict[str, Any
 
 
 def one_catalogue(n_items: int, train: bool, ann_min: int, scratch: Path,
-                  users: int, epochs: int) -> dict[str, Any]:
+                  users: int, epochs: int, related: bool = True) -> dict[str, Any]:
 
     res: dict[str, Any] = {"items": n_items}
     art = scratch / f"model-{n_items}.npz"
@@ -228,6 +228,9 @@ def one_catalogue(n_items: int, train: bool, ann_min: int, scratch: Path,
                                     else min(ann_min, n_items), scratch)
     art.unlink()
     key = _key(art, min(ann_min, n_items))
+    if not related:
+        shutil.rmtree(cache, ignore_errors=True)
+        return res
     res["related"] = _run(RELATED_CHILD, {**env, "CACHE": str(cache), "KEY": key, "K": "20",
                                           "ANN_MIN": str(ann_min)})
     print(f"  related items ({res['related']['method']}): {res['related']['seconds']:.1f}s, "
@@ -295,7 +298,7 @@ def _serve(art: Path, cache: Path, ann_min: int | None, scratch: Path) -> dict[s
 
 
 def run(sizes: list[int], train_sizes: list[int], ann_min: int, users: int,
-        epochs: int) -> dict[str, Any]:
+        epochs: int, related: bool = True) -> dict[str, Any]:
     scratch = c.SCRATCH / "scale-catalogue"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -307,7 +310,7 @@ def run(sizes: list[int], train_sizes: list[int], ann_min: int, users: int,
     try:
         for n in sizes:
             out["catalogues"][str(n)] = one_catalogue(n, n in train_sizes, ann_min, scratch,
-                                                      users, epochs)
+                                                      users, epochs, related)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return out
