@@ -52,6 +52,67 @@ def _file(name: str) -> str:
     return name.replace("/", "__") + ".npy"
 
 
+#: Arrays of a model with an ANN index that a request reads a few rows of, at random: read
+#: with ``pread`` (:class:`RowFile`) instead of mapped, so that they stay in the page cache
+#: (one copy per machine) but out of every worker's Rss and Pss: the kernel maps 64 KiB
+#: around each fault on a mapped file, so rows read at random would map most of it.
+ROW_READ = ("vae/w1", "vae/dec0/w", "w1", "dec0/w")
+
+
+class RowFile:
+    """A read-only 2-d ``.npy`` array read row by row with ``os.pread``: ``F[rows]``
+    (an integer array or a slice) returns those rows as a new array; ``np.asarray(F)``
+    maps the whole file (for batch scoring and the offline passes)."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+        header = np.load(self.path, mmap_mode="r", allow_pickle=False)  # nothing is read
+        if header.ndim != 2 or not header.flags.c_contiguous:
+            raise ValueError(f"{path}: not a C-ordered 2-d array")
+        self.shape, self.dtype, self.ndim = header.shape, header.dtype, 2
+        self.offset = int(header.offset)
+        del header
+        self.row_bytes = self.shape[1] * self.dtype.itemsize
+        self.nbytes = self.shape[0] * self.row_bytes
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows) -> np.ndarray:
+        if isinstance(rows, slice):
+            lo, hi, step = rows.indices(self.shape[0])
+            if step == 1:
+                buf = os.pread(self._fd, max(hi - lo, 0) * self.row_bytes,
+                               self.offset + lo * self.row_bytes)
+                return np.frombuffer(buf, self.dtype).reshape(-1, self.shape[1])
+            rows = np.arange(lo, hi, step)
+        if np.isscalar(rows):
+            return self[np.array([rows])][0]
+        rows = np.asarray(rows, dtype=np.int64).ravel()
+        out = np.empty((len(rows), self.shape[1]), self.dtype)
+        view = out.view(np.uint8).reshape(len(rows), self.row_bytes)
+        for i, r in enumerate(rows):
+            if not 0 <= r < self.shape[0]:
+                raise IndexError(f"row {r} out of range")
+            view[i] = np.frombuffer(os.pread(self._fd, self.row_bytes,
+                                             self.offset + int(r) * self.row_bytes), np.uint8)
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        a = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        return a if dtype is None else a.astype(dtype)
+
+    @property
+    def T(self) -> np.ndarray:
+        return np.asarray(self).T
+
+
 def open_cached(directory: Path, key: str) -> ServedModel | None:
     """The served model mapped from ``directory/key``, or None when it is not there."""
     folder = Path(directory) / key
@@ -61,8 +122,12 @@ def open_cached(directory: Path, key: str) -> ServedModel | None:
         return None
     arrays = {}
     try:
+        rows = meta["model"].get("ann", False)
         for name, spec in meta["arrays"].items():
-            a = np.load(folder / _file(name), mmap_mode="r", allow_pickle=False)
+            if rows and name in ROW_READ:
+                a = RowFile(folder / _file(name))
+            else:
+                a = np.load(folder / _file(name), mmap_mode="r", allow_pickle=False)
             if str(a.dtype) != spec["dtype"] or list(a.shape) != spec["shape"]:
                 raise ValueError(f"{name} does not match its record")
             arrays[name] = a

@@ -336,7 +336,8 @@ class ServedVAE(ServedModel):
 
     def _row(self, X: sp.csr_matrix, r: int) -> np.ndarray:
         a, last = self.arrays, self.meta["layers"] - 1
-        z = np.einsum("ji,i->j", a[f"dec{last}/w"], self._row_hidden(X, r)) + a[f"dec{last}/b"]
+        z = np.einsum("ji,i->j", np.asarray(a[f"dec{last}/w"]), self._row_hidden(X, r)) \
+            + a[f"dec{last}/b"]
         if self.meta["skip"] and X.indptr[r + 1] > X.indptr[r]:
             z = z + np.float32(self.meta["skip_weight"]) * sparse_product(X[r], self._skip())[0]
         return z.astype(np.float32)
@@ -355,14 +356,15 @@ class ServedVAE(ServedModel):
         a = self.arrays
         sq = np.asarray(X.multiply(X).sum(1), dtype=np.float64).ravel()
         Xn = sp.diags((1.0 / np.sqrt(np.maximum(sq, 1e-12))).astype(np.float32)) @ X
-        z = np.tanh(np.asarray(Xn @ a["w1"], np.float32) + a["b1"]) @ a["w2"].T + a["b2"]
+        z = np.tanh(np.asarray(Xn @ np.asarray(a["w1"]), np.float32) + a["b1"]) @ a["w2"].T \
+            + a["b2"]
         for n in range(self.meta["layers"] - 1):
             z = np.tanh(z @ a[f"dec{n}/w"].T + a[f"dec{n}/b"])
         return np.asarray(z, dtype=np.float32)
 
     def _batch(self, X: sp.csr_matrix) -> np.ndarray:
         a, last = self.arrays, self.meta["layers"] - 1
-        z = self._batch_hidden(X) @ a[f"dec{last}/w"].T + a[f"dec{last}/b"]
+        z = self._batch_hidden(X) @ np.asarray(a[f"dec{last}/w"]).T + a[f"dec{last}/b"]
         if self.meta["skip"]:
             z = z + np.float32(self.meta["skip_weight"]) * sparse_product(X, self._skip())
         return np.asarray(z, dtype=np.float32)

@@ -110,8 +110,19 @@ def test_the_cache_key_and_files_carry_the_index(trained, tmp_path: Path) -> Non
     mapped = served_cache.load_served(path, tmp_path / "cache", big, 64, ann_min_items=1)
     assert isinstance(mapped.arrays["ann/index"], np.memmap)
     assert mapped.ann_index() is not None
+    # rows read at random are read, not mapped (RowFile); they are the same rows
+    w1 = mapped.arrays["w1"]
+    assert isinstance(w1, served_cache.RowFile)
+    rows = np.array([4, 0, 4, model.n_items - 1])
+    np.testing.assert_array_equal(w1[rows], np.asarray(w1)[rows])
+    np.testing.assert_array_equal(w1[1:3], np.asarray(w1)[1:3])
+    with pytest.raises(IndexError):
+        w1[np.array([model.n_items])]
     plain = served_cache.load_served(path, tmp_path / "cache", small, 64, ann_min_items=None)
     assert plain.ann_index() is None
+    for sizes in ([2, 5], [3] * 12):  # the per-row and the batch paths read whole files
+        np.testing.assert_allclose(mapped.score(_histories(model.n_items, sizes)),
+                                   plain.score(_histories(model.n_items, sizes)), atol=1e-6)
     X = _histories(model.n_items, [4])
     cols, scores = mapped.score_candidates(X, model.n_items, 256)
     np.testing.assert_allclose(scores, plain.score(X)[0, cols], rtol=1e-5, atol=1e-6)
