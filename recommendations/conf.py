@@ -221,6 +221,12 @@ DEFAULTS: dict[str, Any] = {
     # served: memory O(items x k) instead of items^2; None serves it dense (exact). The
     # NDCG@20 cost is in bench/results/serving_topk.md.
     "SERVING_TOP_K": 64,
+    # Big catalogues (ml/ann.py): a VAE-based version of at least MIN_ITEMS items gets an
+    # approximate nearest-neighbour index (usearch HNSW) in its served form; "for you"
+    # then scores the index's CANDIDATES best items (plus the shopper's own items, the EASE
+    # term's and the most popular) instead of every item, searching with beam EF. Below
+    # MIN_ITEMS (or None) every item is scored, exactly. Chosen in bench/results/scale.json.
+    "ANN": {"MIN_ITEMS": 50_000, "CANDIDATES": 200, "EF": 256},
 }
 
 

@@ -55,7 +55,7 @@ def compute_related(
 
     loaded = load_version(version, served=False)  # the trained model's own item vectors
     vectors = loaded.model.item_vectors()
-    idx, scores = topk_cosine_on_best_device(vectors, k)
+    idx, scores = topk_cosine_on_best_device(vectors, k, app_settings.ANN["MIN_ITEMS"])
     rows += _rows(version.pk, RelatedItem.Kind.SIMILAR, loaded.item_ids, idx, scores, existing)
     report.similar = len(rows)
     say(f"{report.similar:,} similar-item pairs from the model")

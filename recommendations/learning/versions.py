@@ -156,8 +156,9 @@ def _served_model(stored: StoredFile, path: Path) -> ServedModel | Recommender:
     """The served form, from the cache when this machine has it (the stored file is read
     and checked all the same), else converted from the downloaded artifact."""
     top_k, directory = app_settings.SERVING_TOP_K, serving_cache_dir()
+    ann = app_settings.ANN["MIN_ITEMS"]
     if stored.sha256:
-        key = served_cache.cache_key(stored.sha256, top_k)
+        key = served_cache.cache_key(stored.sha256, top_k, ann)
         if (directory / key / served_cache.META).exists():
             artifact_files.read_checked(stored)  # still the file the record names
             cached = served_cache.open_cached(directory, key)
@@ -166,8 +167,8 @@ def _served_model(stored: StoredFile, path: Path) -> ServedModel | Recommender:
     with open(path, "wb") as dst:
         sha256 = artifact_files.read_checked(stored, dst)
     try:
-        return served_cache.load_served(path, directory, served_cache.cache_key(sha256, top_k),
-                                        top_k)
+        return served_cache.load_served(path, directory,
+                                        served_cache.cache_key(sha256, top_k, ann), top_k, ann)
     except NotServable as exc:  # e.g. a research network: served as trained (torch)
         logger.warning("%s has no served form (%s); loading the trained model", stored.name, exc)
         return Recommender.load(path)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -102,6 +103,67 @@ def blended_score(parts: dict[str, np.ndarray], blend: dict[str, float]) -> np.n
     s = (blend["repeat"] * parts["repeat"] + blend["trend"] * parts["trend"]
          + blend["explore"] * parts["explore"])
     return s.astype(np.float32)
+
+
+@dataclass
+class Candidates:
+    """One shopper's candidate items (big catalogues, :mod:`.ann`) with their exact logits,
+    and what the explore part needs of the items outside them: ``total`` and ``sumsq``, the
+    sum and the sum of squares of the logits over all ``n_items`` items (exact), and the
+    logits of a fixed sample of the other items (``sample`` columns, ``sample_logits``)."""
+
+    cols: np.ndarray
+    logits: np.ndarray
+    total: float
+    sumsq: float
+    sample: np.ndarray
+    sample_logits: np.ndarray
+    n_items: int
+
+
+def blend_candidates(X: sp.csr_matrix, c: Candidates, trend: np.ndarray,
+                     blend: dict[str, float]) -> np.ndarray:
+    """:func:`blend_components` + :func:`blended_score` of one row (non-negative float32
+    CSR), on ``c.cols`` only: float32 scores of those columns.
+
+    Exact but for the softmax's normaliser: the standardisation (mean and deviation of the
+    logits over all new items) comes from the exact moments; the candidates' own terms are
+    summed exactly, and the other new items' sum of ``exp`` is estimated from the fixed
+    sample (unbiased: a sample mean times their count). That normaliser scales every new
+    item's explore score alike, so the order among new items is exact; only how they
+    interleave with the shopper's own items can move, by the estimate's error.
+    """
+    own = X.indices.astype(np.int64)
+    L = c.logits.astype(np.float64)
+    seen = np.isin(c.cols, own)
+    n_new = max(c.n_items - int(seen.sum()), 1)
+    total = c.total - float(L[seen].sum())
+    sumsq = c.sumsq - float((L[seen] ** 2).sum())
+    mean = total / n_new
+    sd = max(np.sqrt(max(sumsq / n_new - mean * mean, 0.0)), 1e-12)
+    Z = (L[~seen] - mean) / sd
+    Zs = (c.sample_logits.astype(np.float64) - mean) / sd
+    both = np.concatenate([Z, Zs])
+    top = float(both.max()) if len(both) else 0.0
+    low = float(both.min()) if len(both) else 0.0
+    T = blend["temperature"]
+    num = np.exp((Z - top) / T)
+    n_tail = c.n_items - len(c.cols)
+    tail = n_tail * float(np.exp((Zs - top) / T).mean()) if len(Zs) and n_tail > 0 else 0.0
+    soft = num / max(float(num.sum()) + tail, 1e-300)
+    new_trend = max(float(trend.astype(np.float64).sum() - trend[own].astype(np.float64).sum()),
+                    1e-300)
+    a = blend["trend_share"]
+    rank = (Z - low) / max(top - low, 1e-12)
+    explore = (1.0 - a) * soft + a * trend[c.cols[~seen]] / new_trend + TIE_BREAK * rank
+    vals = X.data.astype(np.float64)
+    repeat = vals / max(float(vals.sum()), 1e-300)
+    out = np.empty(len(c.cols), np.float64)
+    out[~seen] = blend["explore"] * explore
+    order = np.argsort(own)
+    at = order[np.searchsorted(own, c.cols[seen], sorter=order)]
+    out[seen] = blend["repeat"] * repeat[at] + blend["trend"] * trend[c.cols[seen]]
+    return out.astype(np.float32)
 
 
 def _ndcg20(scores: np.ndarray, truth: sp.csr_matrix) -> float:

@@ -39,15 +39,78 @@ def default_directory() -> Path:
     return Path(tempfile.gettempdir()) / f"recommendations-served-{uid}"
 
 
-def cache_key(sha256: str, top_k: int | None) -> str:
-    """Folder name for an artifact's served form: what it is made of, nothing else."""
+def cache_key(sha256: str, top_k: int | None, ann_min_items: int | None = None) -> str:
+    """Folder name for an artifact's served form: what it is made of, nothing else (the
+    ANN threshold decides whether an index is in it)."""
     if not sha256 or not all(c in "0123456789abcdef" for c in sha256):
         raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
-    return f"{sha256}-s{SERVE_FORMAT}-k{top_k if top_k is not None else 'all'}"
+    ann = "" if ann_min_items is None else f"-a{int(ann_min_items)}"
+    return f"{sha256}-s{SERVE_FORMAT}-k{top_k if top_k is not None else 'all'}{ann}"
 
 
 def _file(name: str) -> str:
     return name.replace("/", "__") + ".npy"
+
+
+#: Arrays of a model with an ANN index that a request reads a few rows of, at random: read
+#: with ``pread`` (:class:`RowFile`) instead of mapped, so that they stay in the page cache
+#: (one copy per machine) but out of every worker's Rss and Pss: the kernel maps 64 KiB
+#: around each fault on a mapped file, so rows read at random would map most of it.
+ROW_READ = ("vae/w1", "vae/dec0/w", "w1", "dec0/w")
+
+
+class RowFile:
+    """A read-only 2-d ``.npy`` array read row by row with ``os.pread``: ``F[rows]``
+    (an integer array or a slice) returns those rows as a new array; ``np.asarray(F)``
+    maps the whole file (for batch scoring and the offline passes)."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+        header = np.load(self.path, mmap_mode="r", allow_pickle=False)  # nothing is read
+        if header.ndim != 2 or not header.flags.c_contiguous:
+            raise ValueError(f"{path}: not a C-ordered 2-d array")
+        self.shape, self.dtype, self.ndim = header.shape, header.dtype, 2
+        self.offset = int(header.offset)
+        del header
+        self.row_bytes = self.shape[1] * self.dtype.itemsize
+        self.nbytes = self.shape[0] * self.row_bytes
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows) -> np.ndarray:
+        if isinstance(rows, slice):
+            lo, hi, step = rows.indices(self.shape[0])
+            if step == 1:
+                buf = os.pread(self._fd, max(hi - lo, 0) * self.row_bytes,
+                               self.offset + lo * self.row_bytes)
+                return np.frombuffer(buf, self.dtype).reshape(-1, self.shape[1])
+            rows = np.arange(lo, hi, step)
+        if np.isscalar(rows):
+            return self[np.array([rows])][0]
+        rows = np.asarray(rows, dtype=np.int64).ravel()
+        out = np.empty((len(rows), self.shape[1]), self.dtype)
+        view = out.view(np.uint8).reshape(len(rows), self.row_bytes)
+        for i, r in enumerate(rows):
+            if not 0 <= r < self.shape[0]:
+                raise IndexError(f"row {r} out of range")
+            view[i] = np.frombuffer(os.pread(self._fd, self.row_bytes,
+                                             self.offset + int(r) * self.row_bytes), np.uint8)
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        a = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        return a if dtype is None else a.astype(dtype)
+
+    @property
+    def T(self) -> np.ndarray:
+        return np.asarray(self).T
 
 
 def open_cached(directory: Path, key: str) -> ServedModel | None:
@@ -59,8 +122,12 @@ def open_cached(directory: Path, key: str) -> ServedModel | None:
         return None
     arrays = {}
     try:
+        rows = meta["model"].get("ann", False)
         for name, spec in meta["arrays"].items():
-            a = np.load(folder / _file(name), mmap_mode="r", allow_pickle=False)
+            if rows and name in ROW_READ:
+                a = RowFile(folder / _file(name))
+            else:
+                a = np.load(folder / _file(name), mmap_mode="r", allow_pickle=False)
             if str(a.dtype) != spec["dtype"] or list(a.shape) != spec["shape"]:
                 raise ValueError(f"{name} does not match its record")
             arrays[name] = a
@@ -112,16 +179,17 @@ def prune(directory: Path, keep: str = "", max_idle: float = MAX_IDLE_SECONDS) -
 
 
 def load_served(artifact: Path | Callable[[], Path], directory: Path, key: str,
-                top_k: int | None) -> ServedModel:
+                top_k: int | None, ann_min_items: int | None = None) -> ServedModel:
     """The served model of ``key``: mapped from the cache, converted from ``artifact``
-    (a path, or a function that fetches it) the first time on this machine."""
+    (a path, or a function that fetches it) the first time on this machine (building the
+    ANN index there when the catalogue has ``ann_min_items`` items or more)."""
     model = open_cached(directory, key)
     if model is not None:
         return model
     path = artifact() if callable(artifact) else artifact
     header, arrays = load_artifact(path)
     meta, served = convert(header["model"], dict(header["hyperparameters"]),
-                           dict(header["extra"]), arrays, top_k)
+                           dict(header["extra"]), arrays, top_k, ann_min_items)
     write_cached(directory, key, meta, served)
     del arrays, served  # the process keeps the maps only, not these copies
     model = open_cached(directory, key)

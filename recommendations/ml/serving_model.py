@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .next_basket import blend_components, blended_score
+from .ann import MipsIndex
+from .next_basket import Candidates, blend_candidates, blend_components, blended_score
 from .recommender import Recommender, as_indices, topk_excluding, transform_values
 
 #: Bumped when the served arrays of a model change meaning (the cache key includes it).
@@ -111,6 +112,28 @@ def _unit(V: np.ndarray) -> np.ndarray:
 def _unit_rows(M: sp.csr_matrix) -> sp.csr_matrix:
     norms = np.sqrt(np.asarray(M.multiply(M).sum(1)).ravel())
     return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ M, dtype=np.float32)
+
+
+class NormalizedRows:
+    """Unit-length rows of ``V``, normalised when indexed (``U[rows]``): the unit vectors of
+    a big catalogue without a second copy of the decoder (explanations read a few rows)."""
+
+    def __init__(self, V: np.ndarray):
+        self.V = V
+        self.shape = V.shape
+
+    def __len__(self) -> int:
+        return len(self.V)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return _unit(np.atleast_2d(self.V[rows]))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return _unit(self.V) if dtype is None else _unit(self.V).astype(dtype)
+
+    @property
+    def T(self) -> np.ndarray:
+        return np.asarray(self).T
 
 
 # --- the served models ---------------------------------------------------------------------
@@ -294,9 +317,10 @@ class ServedVAE(ServedModel):
     def _skip(self) -> sp.csr_matrix:
         return _csr(self.arrays, "skip", (self.n_items, self.n_items))
 
-    def _row(self, X: sp.csr_matrix, r: int) -> np.ndarray:
-        """One row without BLAS (row-wise ``einsum``): a 1 x 1200 product costs less than
-        waking a multi-threaded BLAS, and far less on a busy machine (see vae.py)."""
+    def _row_hidden(self, X: sp.csr_matrix, r: int) -> np.ndarray:
+        """Row ``r``'s input to the last decoder layer, without BLAS (row-wise ``einsum``):
+        a 1 x 1200 product costs less than waking a multi-threaded BLAS, and far less on a
+        busy machine (see vae.py)."""
         a = self.arrays
         cols = X.indices[X.indptr[r]:X.indptr[r + 1]].astype(np.int64)
         vals = X.data[X.indptr[r]:X.indptr[r + 1]].astype(np.float64)
@@ -306,29 +330,117 @@ class ServedVAE(ServedModel):
         else:
             x = np.array(a["b1"], copy=True)
         z = np.einsum("ji,i->j", a["w2"], np.tanh(x)) + a["b2"]
-        for n in range(self.meta["layers"]):
-            if n:
-                z = np.tanh(z)
-            z = np.einsum("ji,i->j", a[f"dec{n}/w"], z) + a[f"dec{n}/b"]
-        if self.meta["skip"] and len(cols):
+        for n in range(self.meta["layers"] - 1):
+            z = np.tanh(np.einsum("ji,i->j", a[f"dec{n}/w"], z) + a[f"dec{n}/b"])
+        return z.astype(np.float32)
+
+    def _row(self, X: sp.csr_matrix, r: int) -> np.ndarray:
+        a, last = self.arrays, self.meta["layers"] - 1
+        z = np.einsum("ji,i->j", np.asarray(a[f"dec{last}/w"]), self._row_hidden(X, r)) \
+            + a[f"dec{last}/b"]
+        if self.meta["skip"] and X.indptr[r + 1] > X.indptr[r]:
             z = z + np.float32(self.meta["skip_weight"]) * sparse_product(X[r], self._skip())[0]
         return z.astype(np.float32)
 
-    def _batch(self, X: sp.csr_matrix) -> np.ndarray:
+    def hidden(self, X: sp.csr_matrix) -> np.ndarray:
+        """Transformed rows' inputs to the last decoder layer, float32 (rows, width): the
+        logits are ``hidden @ W.T + b`` (+ the EASE term), a maximum-inner-product search
+        over the rows of :meth:`item_vectors` (:mod:`.ann`)."""
+        if X.shape[0] <= SMALL_BATCH:
+            return np.vstack([self._row_hidden(X, r) for r in range(X.shape[0])]) \
+                if X.shape[0] else np.empty((0, self.item_vectors().shape[1]), np.float32)
+        return np.vstack([self._batch_hidden(X[lo:lo + CHUNK])
+                          for lo in range(0, X.shape[0], CHUNK)])
+
+    def _batch_hidden(self, X: sp.csr_matrix) -> np.ndarray:
         a = self.arrays
         sq = np.asarray(X.multiply(X).sum(1), dtype=np.float64).ravel()
         Xn = sp.diags((1.0 / np.sqrt(np.maximum(sq, 1e-12))).astype(np.float32)) @ X
-        z = np.tanh(np.asarray(Xn @ a["w1"], np.float32) + a["b1"]) @ a["w2"].T + a["b2"]
-        for n in range(self.meta["layers"]):
-            if n:
-                z = np.tanh(z)
-            z = z @ a[f"dec{n}/w"].T + a[f"dec{n}/b"]
+        z = np.tanh(np.asarray(Xn @ np.asarray(a["w1"]), np.float32) + a["b1"]) @ a["w2"].T \
+            + a["b2"]
+        for n in range(self.meta["layers"] - 1):
+            z = np.tanh(z @ a[f"dec{n}/w"].T + a[f"dec{n}/b"])
+        return np.asarray(z, dtype=np.float32)
+
+    def _batch(self, X: sp.csr_matrix) -> np.ndarray:
+        a, last = self.arrays, self.meta["layers"] - 1
+        z = self._batch_hidden(X) @ np.asarray(a[f"dec{last}/w"]).T + a[f"dec{last}/b"]
         if self.meta["skip"]:
             z = z + np.float32(self.meta["skip_weight"]) * sparse_product(X, self._skip())
         return np.asarray(z, dtype=np.float32)
 
     def item_vectors(self) -> np.ndarray:
         return self.arrays[f"dec{self.meta['layers'] - 1}/w"]
+
+    def unit_vectors(self) -> np.ndarray | NormalizedRows:
+        if "unit" in self.arrays:
+            return self.arrays["unit"]
+        return NormalizedRows(self.item_vectors())
+
+    # --- big catalogues: candidates from the ANN index, scored exactly -------------------
+
+    def ann_index(self) -> MipsIndex | None:
+        """The mapped MIPS index over the decoder rows, or None (below ``ANN["MIN_ITEMS"]``
+        when the version was converted)."""
+        if "ann/index" not in self.arrays:
+            return None
+        if getattr(self, "_ann", None) is None:
+            self._ann = MipsIndex.view(self.arrays["ann/index"],
+                                       self.item_vectors().shape[1] + 2)
+        return self._ann
+
+    def skip_entries(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """One transformed row's EASE term as (columns, values): the sum of its history
+        items' top-k rows; empty without the term."""
+        if not self.meta["skip"] or not X.nnz:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        S = self._skip()
+        rows = X.indices.astype(np.int64)
+        lo, hi = S.indptr[rows], S.indptr[rows + 1]
+        take = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
+        vals = np.repeat(X.data.astype(np.float32), hi - lo) * S.data[take]
+        cols, inverse = np.unique(S.indices[take].astype(np.int64), return_inverse=True)
+        return cols, (np.bincount(inverse, weights=vals, minlength=len(cols))
+                      * self.meta["skip_weight"]).astype(np.float32)
+
+    def candidates(self, X: sp.csr_matrix, k: int, ef: int, extra: np.ndarray | None = None
+                   ) -> Candidates | None:
+        """One transformed row's candidates with their exact logits, or None without an
+        index: the index's top ``k`` by the decoder's inner product, every item the EASE
+        term raises, the row's own items and ``extra``; with the moments of the logits over
+        all items (exact, from ``ann/sum`` and ``ann/gram``) and a fixed sample's logits."""
+        index = self.ann_index()
+        if index is None or X.shape[0] != 1:
+            return None
+        a = self.arrays
+        z = self.hidden(X)[0]
+        W, b = self.item_vectors(), a[f"dec{self.meta['layers'] - 1}/b"]
+        found = index.search(z[None, :], k, ef)[0]
+        skip_cols, skip_vals = self.skip_entries(X)
+        cols = np.unique(np.concatenate([found[found >= 0], skip_cols,
+                                         X.indices.astype(np.int64),
+                                         np.empty(0, np.int64) if extra is None else extra]))
+        dec = np.asarray(W[cols], np.float32) @ z + b[cols]
+        logits = dec.copy()
+        logits[np.searchsorted(cols, skip_cols)] += skip_vals
+        q = np.append(z.astype(np.float64), 1.0)
+        total = float(q @ a["ann/sum"])
+        sumsq = float(q @ a["ann/gram"] @ q)
+        on_skip = dec[np.searchsorted(cols, skip_cols)].astype(np.float64)
+        total += float(skip_vals.sum())
+        sumsq += float((2 * on_skip * skip_vals + skip_vals.astype(np.float64) ** 2).sum())
+        outside = ~np.isin(a["ann/sample"], cols, assume_unique=True)
+        sample = np.asarray(a["ann/sample"])[outside]
+        s_logits = (np.asarray(a["ann/sample_w"], np.float32) @ z + a["ann/sample_b"])[outside]
+        return Candidates(cols, logits.astype(np.float32), total, sumsq, sample,
+                          s_logits.astype(np.float32), self.n_items)
+
+    def score_candidates(self, X: sp.spmatrix, k: int, ef: int
+                         ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(columns, scores)`` of one row from the index's candidates (None: no index)."""
+        X = transform_values(self._columns(X), self.meta["input_transform"])
+        c = self.candidates(X, k, ef)
+        return None if c is None else (c.cols, c.logits)
 
 
 class ServedNextBasket(ServedModel):
@@ -364,19 +476,81 @@ class ServedNextBasket(ServedModel):
     def unit_vectors(self) -> np.ndarray:
         return self.vae.unit_vectors()
 
+    def score_candidates(self, X: sp.spmatrix, k: int, ef: int
+                         ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(columns, scores)`` of one row, blended on the VAE's candidates plus the most
+        popular items (:func:`.next_basket.blend_candidates`); None without an index."""
+        if "ann/popular" not in self.arrays:
+            return None
+        X = sp.csr_matrix(self._columns(X), copy=True)
+        X.data[X.data < 0] = 0.0
+        X.eliminate_zeros()
+        Xt = transform_values(X, self.vae.meta["input_transform"])
+        c = self.vae.candidates(Xt, k, ef, extra=np.asarray(self.arrays["ann/popular"]))
+        if c is None:
+            return None
+        return c.cols, blend_candidates(X, c, np.asarray(self.arrays["trend"]),
+                                        self.meta["blend"])
+
 
 # --- entry points ----------------------------------------------------------------------------
 
 
 def convert(model: str, hp: dict[str, Any], extra: dict[str, Any], arrays: Arrays,
-            top_k: int | None = DEFAULT_TOP_K) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """An artifact's contents (:func:`.artifacts.load_artifact`) as ``(meta, served arrays)``."""
+            top_k: int | None = DEFAULT_TOP_K, ann_min_items: int | None = None
+            ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """An artifact's contents (:func:`.artifacts.load_artifact`) as ``(meta, served arrays)``;
+    a VAE of at least ``ann_min_items`` items also gets its ANN index (:func:`add_ann`)."""
     kind = ServedModel.kinds.get(model)
     if kind is None:
         raise NotServable(f"no served form for model {model!r}")
     meta, served = kind.convert(hp, extra, arrays, top_k)
-    return {"model": model, "n_items": int(extra["n_items"]), "format": SERVE_FORMAT,
-            **meta}, served
+    meta = {"model": model, "n_items": int(extra["n_items"]), "format": SERVE_FORMAT, **meta}
+    if ann_min_items is not None and meta["n_items"] >= ann_min_items:
+        add_ann(meta, served)
+    return meta, served
+
+
+#: Items in the fixed sample that estimates the softmax over items outside the candidates.
+ANN_SAMPLE = 2048
+#: Most popular items always among a next-basket model's candidates (its trend part).
+ANN_POPULAR = 100
+
+
+def add_ann(meta: dict[str, Any], served: dict[str, np.ndarray], seed: int = 0) -> None:
+    """Add to a served VAE (or next-basket) model, in place: ``ann/index`` (the MIPS index
+    over the decoder rows, :class:`.ann.MipsIndex`), ``ann/sum`` and ``ann/gram`` (the sum
+    and Gram matrix of the rows ``[w_j, b_j]``: exact mean and deviation of any shopper's
+    logits), ``ann/sample`` (a fixed random sample of items) and, for next-basket,
+    ``ann/popular`` (its trend's top items). The unit vectors are dropped: at this size they
+    would double the decoder's bytes for the few rows an explanation reads."""
+    prefix = {"vae": "", "next_basket": "vae/"}.get(meta["model"])
+    if prefix is None:
+        return  # item-item models score sparsely already: nothing to search
+    vae_meta = meta["vae"] if prefix else meta
+    last = vae_meta["layers"] - 1
+    W, b = served[f"{prefix}dec{last}/w"], served[f"{prefix}dec{last}/b"]
+    total = np.zeros(W.shape[1] + 1, np.float64)
+    gram = np.zeros((W.shape[1] + 1, W.shape[1] + 1), np.float64)
+    for lo in range(0, len(W), 65_536):
+        block = np.hstack([W[lo:lo + 65_536], b[lo:lo + 65_536, None]]).astype(np.float64)
+        total += block.sum(0)
+        gram += block.T @ block
+    n = len(W)
+    rng = np.random.default_rng(seed)
+    served[f"{prefix}ann/index"] = MipsIndex.build(W, b).to_array()
+    served[f"{prefix}ann/sum"] = total
+    served[f"{prefix}ann/gram"] = gram
+    sample = np.sort(rng.choice(n, min(ANN_SAMPLE, n), replace=False))
+    served[f"{prefix}ann/sample"] = sample
+    served[f"{prefix}ann/sample_w"] = np.ascontiguousarray(W[sample])  # read together
+    served[f"{prefix}ann/sample_b"] = np.ascontiguousarray(b[sample])
+    del served[f"{prefix}unit"]  # rows normalised when read (NormalizedRows): no second copy
+    if prefix:
+        trend = served["trend"]
+        served["ann/popular"] = np.sort(np.argsort(-trend, kind="stable")[:ANN_POPULAR])
+    vae_meta["ann"] = True
+    meta["ann"] = True
 
 
 def build(meta: dict[str, Any], arrays: Arrays) -> ServedModel:
@@ -388,8 +562,9 @@ def build(meta: dict[str, Any], arrays: Arrays) -> ServedModel:
     return kind(meta, arrays)
 
 
-def served_form(model: Recommender, top_k: int | None = DEFAULT_TOP_K) -> ServedModel:
+def served_form(model: Recommender, top_k: int | None = DEFAULT_TOP_K,
+                ann_min_items: int | None = None) -> ServedModel:
     """A trained model as serving will score it (in memory): to measure what is served."""
     hp = model.hyperparameters()
     extra = {"n_items": int(model.n_items), **model._extra()}
-    return build(*convert(model.name, hp, extra, model._arrays(), top_k))
+    return build(*convert(model.name, hp, extra, model._arrays(), top_k, ann_min_items))

@@ -29,12 +29,20 @@ def compute_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def topk_cosine_on_best_device(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def topk_cosine_on_best_device(vectors: np.ndarray, k: int, ann_min_items: int | None = None
+                               ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`topk_cosine` on :func:`compute_device`, and on the CPU when the GPU has no room
-    (another process, a training run say, may hold its memory)."""
+    (another process, a training run say, may hold its memory). Without a GPU, a catalogue
+    of ``ann_min_items`` items or more is searched by an HNSW graph (:func:`.ann.topk_cosine`:
+    approximate, ``n log n`` instead of ``n^2``)."""
     import torch
 
     device = compute_device()
+    if (device == "cpu" and ann_min_items is not None and not hasattr(vectors, "tocsr")
+            and len(vectors) >= ann_min_items):
+        from .ann import topk_cosine as topk_cosine_ann
+
+        return topk_cosine_ann(vectors, k)
     if device != "cpu":
         try:
             return topk_cosine(vectors, k, device=device)

@@ -50,6 +50,14 @@ def fold_in(
     X = event_row(cols, events, ages, loaded.model.n_items, weights, half_life)
     if not X.nnz:
         return []
+    bought_cols = cols[[e == Event.PURCHASE for e in events]]
+    found = _candidate_scores(loaded, X, n)
+    if found is not None:  # a big catalogue: the ANN index's candidates, scored exactly
+        candidates, scores = found  # (items placed since training are not scored here)
+        _exclude_columns(scores, candidates, bought_cols, X.indices, policy)
+        top = top_n(scores, n)
+        scores, top = scores[top], candidates[top]
+        return _candidates(top, scores, X, history, loaded)
     placed = new_items.placed(loaded) if policy != "only_purchased" else None
     if placed is None:
         scores = np.asarray(loaded.model.score(X), dtype=np.float64)
@@ -57,22 +65,52 @@ def fold_in(
         scores, new_scores = placed.score(loaded, X)
         scores = np.asarray(scores, dtype=np.float64)
     if policy != Exclusion.NONE:  # "for you" by default: nothing to hide, nothing to build
-        bought = _row(cols[[e == Event.PURCHASE for e in events]], loaded.model.n_items)
+        bought = _row(bought_cols, loaded.model.n_items)
         if policy == "only_purchased":
             only_purchased(scores, bought)
         else:
             apply_exclusion(scores, bought, X, policy)
     scores = scores.ravel()
     top = top_n(scores, n)
-    reasons = _because(top, X.indices, history, loaded)
-    out = [
-        Candidate(int(loaded.item_ids[j]), float(scores[j]), "model", reason)
-        for j, reason in zip(top, reasons, strict=True)
-    ]
+    out = _candidates(top, scores[top], X, history, loaded)
     if placed is not None:
         fresh = new_items.candidates(loaded, placed, new_scores, X, history, policy, n)
         out = new_items.merge(out, fresh, n)
     return out
+
+
+def _candidates(top: np.ndarray, scores: np.ndarray, X: sp.csr_matrix,
+                history: Sequence[HistoryEvent], loaded: LoadedVersion) -> list[Candidate]:
+    reasons = _because(top, X.indices, history, loaded)
+    return [
+        Candidate(int(loaded.item_ids[j]), float(score), "model", reason)
+        for j, score, reason in zip(top, scores, reasons, strict=True)
+    ]
+
+
+def _candidate_scores(loaded: LoadedVersion, X: sp.csr_matrix, n: int
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(columns, scores)`` from the version's ANN index (float64), or None: below
+    ``ANN["MIN_ITEMS"]`` (no index) every item is scored by ``model.score``."""
+    score_candidates = getattr(loaded.model, "score_candidates", None)
+    if score_candidates is None:
+        return None
+    cfg = app_settings.ANN
+    found = score_candidates(X, max(int(cfg["CANDIDATES"]), n), int(cfg["EF"]))
+    if found is None:
+        return None
+    return found[0], np.asarray(found[1], dtype=np.float64)
+
+
+def _exclude_columns(scores: np.ndarray, columns: np.ndarray, bought: np.ndarray,
+                     seen: np.ndarray, policy: str) -> None:
+    """:func:`apply_exclusion` / :func:`only_purchased` on candidate columns, in place."""
+    if policy == "only_purchased":
+        scores[~np.isin(columns, bought)] = -np.inf
+    elif policy == Exclusion.PURCHASED:
+        scores[np.isin(columns, bought)] = -np.inf
+    elif policy == Exclusion.SEEN:
+        scores[np.isin(columns, seen)] = -np.inf
 
 
 def _training_weights(loaded: LoadedVersion) -> tuple[dict[str, float], float | None]:

@@ -49,7 +49,8 @@ def test_a_version_is_served_from_mapped_files_with_the_trained_scores(shop):
     assert isinstance(loaded.model, ServedModel)
     assert all(isinstance(a, np.memmap) for a in loaded.model.arrays.values())
     folder = versions.serving_cache_dir() / cache_key(version.artifact_sha256,
-                                                      app_settings.SERVING_TOP_K)
+                                                      app_settings.SERVING_TOP_K,
+                                                      app_settings.ANN["MIN_ITEMS"])
     assert folder.is_dir()
     trained = versions.load_version(version, served=False).model
     X = _rows(trained.n_items)  # 40 items, top k >= items: the served B is the whole B
@@ -146,3 +147,42 @@ def test_a_fresh_process_serves_the_default_model_without_importing_torch(tmp_pa
     assert result["model"] == "ServedNextBasket"
     assert len(result["found"]) == 5
     assert result["torch"] is False
+
+
+def _for_you(settings, ann: dict) -> tuple[list, ServedModel]:
+    """A "for you" list of one history with ``RECOMMENDATIONS["ANN"] = ann``, loaded afresh."""
+    from recommendations.serving.personal import fold_in
+
+    settings.RECOMMENDATIONS = {**settings.RECOMMENDATIONS, "ANN": ann}
+    pool.active_model.clear()
+    loaded = pool.active_model.get()
+    ids = loaded.item_ids
+    now = 1_800_000_000.0
+    history = [(int(ids[3]), "purchase", now - 86400), (int(ids[5]), "view", now - 3600),
+               (int(ids[17]), "add_to_cart", now - 60)]
+    got = fold_in(loaded, history, 12, now=now)
+    return [(c.item_id, round(c.score, 6)) for c in got], loaded.model
+
+
+def test_the_ann_threshold_switches_the_for_you_path(shop, settings):
+    """Below ANN["MIN_ITEMS"] every item is scored (no index); at or above it the served
+    form carries an index and "for you" scores its candidates; with candidates covering the
+    catalogue the two lists are the same, items and scores."""
+    factories.trained_version("next_basket", {**TINY_VAE, "seed": 1})
+    n = pool.active_model.get().model.n_items
+    exact, model = _for_you(settings, {"MIN_ITEMS": n + 1, "CANDIDATES": 200, "EF": 64})
+    assert model.vae.ann_index() is None
+    assert model.score_candidates(_rows(n)[:1], 5, 64) is None
+    approx, model = _for_you(settings, {"MIN_ITEMS": n, "CANDIDATES": n, "EF": 256})
+    assert model.vae.ann_index() is not None
+    assert approx == exact
+
+
+def test_the_item_index_finds_each_item_and_only_those():
+    ids = np.array([40, 7, 1000, 3], dtype=np.int64)  # any order, as a version lists them
+    index = pool.ItemIndex(ids)
+    assert [index[pk] for pk in (40, 7, 1000, 3)] == [0, 1, 2, 3]
+    assert 8 not in index and "x" not in index and None not in index
+    assert index.get(8) is None and index.get(3) == 3 and len(index) == 4
+    with pytest.raises(KeyError):
+        index[5]
