@@ -37,12 +37,11 @@ from .. import cache_keys
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..db import bulk_insert
-from ..ml.baskets import association
 from ..models import Event, Interaction, ModelVersion, RelatedItem
 from .extract import order_lines
 from .locks import Lease
 from .new_items import place_new_items
-from .related import COLUMNS, _content_neighbours, _rows
+from .related import COLUMNS, _content_neighbours, _rows, bought_together_partners
 
 logger = logging.getLogger(__name__)
 
@@ -120,16 +119,7 @@ def _refresh_version(version: ModelVersion, report: RefreshReport, say) -> None:
         report.items_touched = len(touched)
         report.seconds["read_orders"] = round(time.perf_counter() - t0, 3)
         if len(touched):
-            cfg = app_settings.BOUGHT_TOGETHER
-            partners = association(
-                lines,
-                k=k,
-                method=cfg["METHOD"],
-                min_support=cfg["MIN_SUPPORT"],
-                prior=cfg["PRIOR"],
-                half_life_days=cfg["HALF_LIFE_DAYS"],
-                only=touched,
-            )
+            partners = bought_together_partners(lines, k, only=touched)
             wanted = np.isin(partners.item_ids, touched)
             rows += _rows(
                 version.pk,

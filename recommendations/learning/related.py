@@ -16,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from django.db import transaction
 
 from ..adapters import get_adapter
 from ..conf import app_settings
 from ..db import bulk_insert
 from ..ml import content
-from ..ml.baskets import association
+from ..ml.baskets import Partners, association
 from ..ml.similarity import topk_cosine_on_best_device
 from ..models import ModelVersion, RelatedItem
 from .extract import order_lines
@@ -127,20 +128,29 @@ def _content_neighbours(
     )
 
 
-def _bought_together(version_id: int, k: int, existing: np.ndarray) -> list[tuple]:
-    """Partners in the same orders, by lift shrunk toward 1 for small counts (ml.baskets)."""
-    lines = order_lines()
-    if lines.empty:
-        return []
+def bought_together_partners(
+    lines: pd.DataFrame, k: int, only: np.ndarray | None = None
+) -> Partners:
+    """``ml.baskets.association`` of the order lines with the ``BOUGHT_TOGETHER`` settings
+    (``only``: just these items' partners, as a refresh needs)."""
     cfg = app_settings.BOUGHT_TOGETHER
-    partners = association(
+    return association(
         lines,
         k=k,
         method=cfg["METHOD"],
         min_support=cfg["MIN_SUPPORT"],
         prior=cfg["PRIOR"],
         half_life_days=cfg["HALF_LIFE_DAYS"],
+        only=only,
     )
+
+
+def _bought_together(version_id: int, k: int, existing: np.ndarray) -> list[tuple]:
+    """Partners in the same orders, by lift shrunk toward 1 for small counts (ml.baskets)."""
+    lines = order_lines()
+    if lines.empty:
+        return []
+    partners = bought_together_partners(lines, k)
     return _rows(
         version_id,
         RelatedItem.Kind.BOUGHT_TOGETHER,
