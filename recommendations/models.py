@@ -219,10 +219,12 @@ class RelatedItem(models.Model):
 
 class NewItemColumn(models.Model):
     """An item a version does not know (added after its training), placed by its content: its
-    predicted column of the version's item-item term (``learning.new_items``), top-k entries.
-    ``indices`` are the version's model columns (int32), ``weights`` the entries (float32),
-    both raw little-endian bytes. Replaced whenever the version's new items are placed again;
-    an item the version knows never has one."""
+    predicted column of the version's item-item term (``learning.new_items``), top-k entries,
+    and its predicted decoder row where the model has a Mult-VAE. ``indices`` are the
+    version's model columns (int32), ``weights`` the entries (float32), ``decoder`` the row's
+    weights then its bias (float32; empty without a VAE), all raw little-endian bytes.
+    Replaced whenever the version's new items are placed again; an item the version knows
+    never has one."""
 
     version = models.ForeignKey(
         ModelVersion, on_delete=models.CASCADE, related_name="new_item_columns"
@@ -235,6 +237,7 @@ class NewItemColumn(models.Model):
     )
     indices = models.BinaryField()
     weights = models.BinaryField()
+    decoder = models.BinaryField(blank=True, default=b"")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -351,14 +351,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "instacart, or the path of a CSV log (.csv or .csv.gz) whose "
                    "user and item columns are recognised by name, e.g. user/customer_id/"
                    "visitorid and item/product_id/StockCode; see datasets.load_csv")
-    p.add_argument("--protocol", choices=("random", "temporal", "churn", "coldstart"),
+    p.add_argument("--protocol",
+                   choices=("random", "temporal", "churn", "coldstart", "newitems"),
                    default="random",
                    help="random: strong generalisation (default); temporal: purchases in the "
                    "window after a cut (needs timestamps); churn: who orders again in the "
                    "--horizon-days after a cut (recommendations.ml.churn_eval); coldstart: "
-                   "new items ranked by their content (recommendations.ml.coldstart)")
+                   "new items ranked by their content (recommendations.ml.coldstart); "
+                   "newitems: the temporal split with --cold-share of the items unknown to "
+                   "the model, placed by content (recommendations.ml.new_items_eval)")
     p.add_argument("--cold-share", type=float, default=0.1,
-                   help="coldstart: the share of items held out of training")
+                   help="coldstart, newitems: the share of items held out of training")
+    p.add_argument("--no-retrained", action="store_true",
+                   help="newitems: skip the reference model trained with every item")
     p.add_argument("--horizon-days", type=float, default=90.0, help="churn: the horizon")
     p.add_argument("--window-days", type=float, default=30.0)
     p.add_argument("--cut", help="temporal: cut date (default: last timestamp - window)")
@@ -386,6 +391,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .coldstart_eval import coldstart_main
 
         return coldstart_main(args)
+    if args.protocol == "newitems":
+        from .new_items_eval import newitems_main
+
+        return newitems_main(args)
     temporal = args.protocol == "temporal"
     default = DEFAULT_TEMPORAL_MODELS if temporal else DEFAULT_MODELS
     names = [m.strip() for m in (args.models or ",".join(default)).split(",") if m.strip()]

@@ -12,13 +12,21 @@ targets, so no ``n x n`` dense matrix of targets is ever built. The same predict
 ``ContentMap`` (a test holds them equal). Each predicted column is cut to its ``top_k``
 largest-magnitude entries, like the served rows.
 
+For a model with a Mult-VAE (the default ``next_basket``, the hybrid ``vae``) the same map,
+fitted on the rows of the VAE's last decoder layer and its biases (:func:`decoder_rows`),
+predicts a new item's decoder row (:func:`predict_rows`): the item's VAE logit is then
+``hidden . w + b`` like any known item's. Without it a new item's VAE logit could only be
+the row's mean, and the default model surfaced no new items (0 of 300 demo shoppers had
+one among their top 36); measured in ``bench/results/new_items_temporal.json``.
+
 **Scoring** (:func:`score_with_new`): a served model's scores of its own items and of the
 new ones, on one scale, as if each new item were one more column of the model:
 
 - EASE: ``x . c`` (the item-item term is the whole model);
-- the hybrid Mult-VAE: logit ``= mean_j(vae_j) + s x . c``: the VAE part of an item it never
-  saw is the row's mean VAE logit (neutral), the item-item part the predicted column times
-  the term's weight ``s`` (``skip_weight``), exactly as a known item's term enters;
+- the hybrid Mult-VAE: logit ``= hidden . w + b + s x . c``, ``(w, b)`` the predicted
+  decoder row and ``c`` the predicted column times the term's weight ``s``
+  (``skip_weight``), exactly as a known item's parts enter. Without predicted rows (placed
+  before they existed) the VAE part is the row's mean VAE logit (neutral);
 - the default ``next_basket``: those logits join the known items' logits in the explore
   distribution (standardised per row, softmax at the blend's temperature, times the blend's
   explore weight), the new items have no re-buy and no trend; so a new item's score is what
@@ -65,6 +73,25 @@ def item_item_term(model: ServedModel) -> tuple[sp.csr_matrix, float] | None:
     return None
 
 
+def decoder_rows(model: ServedModel) -> np.ndarray | None:
+    """(n, width + 1) float64: the served model's last decoder layer with its bias as the
+    last column (what a known item's VAE logit is made of); None for a model without a
+    Mult-VAE (EASE, popularity, item-kNN)."""
+    if isinstance(model, ServedNextBasket):
+        model = model.vae
+    if not isinstance(model, ServedVAE):
+        return None
+    last = model.meta["layers"] - 1
+    W = np.asarray(model.arrays[f"dec{last}/w"], dtype=np.float64)
+    b = np.asarray(model.arrays[f"dec{last}/b"], dtype=np.float64)
+    return np.hstack([W, b[:, None]])
+
+
+def placeable(model: ServedModel) -> bool:
+    """Whether new items can be placed in ``model``: it has an item-item term or a VAE."""
+    return item_item_term(model) is not None or decoder_rows(model) is not None
+
+
 def _with_bias(F: sp.spmatrix) -> sp.csr_matrix:
     F = sp.csr_matrix(F, dtype=np.float64)
     return sp.hstack([F, np.ones((F.shape[0], 1))], format="csr")
@@ -91,6 +118,31 @@ def _closest(known: sp.csr_matrix, new: sp.csr_matrix, keep: int) -> np.ndarray:
     return np.sort(np.argsort(-best, kind="stable")[:keep])
 
 
+def _known_and_new(known_cols: np.ndarray, known_features: sp.spmatrix,
+                   new_features: sp.spmatrix) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix]:
+    known_cols = np.asarray(known_cols, dtype=np.int64)
+    F = sp.csr_matrix(known_features, dtype=np.float64)
+    N = sp.csr_matrix(new_features, dtype=np.float64)
+    if F.shape[0] != len(known_cols) or F.shape[1] != N.shape[1]:
+        raise ValueError(f"features {F.shape} / {N.shape} for {len(known_cols)} known items")
+    if len(known_cols) and N.shape[0] and min(F.shape[1] + 1, F.shape[0]) > MAX_SIDE:
+        keep = _closest(F, N, MAX_SIDE)
+        F, known_cols = F[keep], known_cols[keep]
+    return known_cols, F, N
+
+
+def _predicted_blocks(Y: np.ndarray | sp.csr_matrix, F: sp.csr_matrix, N: sp.csr_matrix,
+                      alpha: float):
+    """The ridge predictions of the targets ``Y`` (known x t) for the new items ``N``,
+    :data:`BLOCK` new items at a time: (block x t) dense arrays."""
+    mu = np.asarray(Y.mean(axis=0), dtype=np.float64).ravel()
+    for lo in range(0, N.shape[0], BLOCK):
+        St = _smoother(F, N[lo:lo + BLOCK], alpha)  # known x block
+        P = np.asarray((Y.T @ St).T)  # block x t
+        P += (1.0 - St.sum(axis=0))[:, None] * mu[None, :]
+        yield P
+
+
 def predict_columns(
     term: sp.csr_matrix,
     known_cols: np.ndarray,
@@ -107,28 +159,35 @@ def predict_columns(
     deleted since training are simply left out); ``new_features``: the new items' rows, in
     the same feature space (one :func:`.content.tfidf` over known and new items together).
     """
-    known_cols = np.asarray(known_cols, dtype=np.int64)
-    F = sp.csr_matrix(known_features, dtype=np.float64)
-    N = sp.csr_matrix(new_features, dtype=np.float64)
     n = term.shape[0]
-    if F.shape[0] != len(known_cols) or F.shape[1] != N.shape[1]:
-        raise ValueError(f"features {F.shape} / {N.shape} for {len(known_cols)} known items")
+    known_cols, F, N = _known_and_new(known_cols, known_features, new_features)
     if not len(known_cols) or not N.shape[0]:
         return sp.csr_matrix((N.shape[0], n), dtype=np.float32)
-    if min(F.shape[1] + 1, F.shape[0]) > MAX_SIDE:
-        keep = _closest(F, N, MAX_SIDE)
-        F, known_cols = F[keep], known_cols[keep]
     Y = sp.csr_matrix(term.T, dtype=np.float64)[known_cols]  # row j: column j of the term
-    mu = np.asarray(Y.mean(axis=0)).ravel()
     pieces = []
-    for lo in range(0, N.shape[0], BLOCK):
-        St = _smoother(F, N[lo:lo + BLOCK], alpha)  # known x block
-        P = np.asarray((Y.T @ St).T)  # block x n
-        P += (1.0 - St.sum(axis=0))[:, None] * mu[None, :]
+    for P in _predicted_blocks(Y, F, N, alpha):
         rows = top_k_rows(P.astype(np.float32), top_k)
         pieces.append(sp.csr_matrix((rows["data"], rows["indices"], rows["indptr"]),
                                     shape=P.shape))
     return sp.vstack(pieces, format="csr").astype(np.float32)
+
+
+def predict_rows(
+    targets: np.ndarray,
+    known_cols: np.ndarray,
+    known_features: sp.spmatrix,
+    new_features: sp.spmatrix,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+) -> np.ndarray:
+    """(new items, t) float32: the new items' predicted rows of ``targets`` (n x t, dense:
+    :func:`decoder_rows`), by the same map as :func:`predict_columns`."""
+    targets = np.asarray(targets, dtype=np.float64)
+    known_cols, F, N = _known_and_new(known_cols, known_features, new_features)
+    if not len(known_cols) or not N.shape[0]:
+        return np.zeros((N.shape[0], targets.shape[1]), np.float32)
+    Y = targets[known_cols]
+    return np.vstack(list(_predicted_blocks(Y, F, N, alpha))).astype(np.float32)
 
 
 def term_input(model: ServedModel, X: sp.spmatrix) -> sp.csr_matrix:
@@ -143,43 +202,55 @@ def term_input(model: ServedModel, X: sp.spmatrix) -> sp.csr_matrix:
 
 
 def _new_logits(model: ServedVAE, Xt: sp.csr_matrix, logits: np.ndarray,
-                columns: sp.csr_matrix) -> np.ndarray:
-    """The hybrid VAE's logits of the new items: the row's mean VAE-only logit plus
-    ``s x . c`` (``Xt``: rows already transformed as the model transforms them)."""
-    S = model._skip()
-    s = np.float32(model.meta["skip_weight"])
-    row_sums = np.asarray(S.sum(axis=1), dtype=np.float32).ravel()
-    term_mean = np.asarray(Xt @ row_sums, dtype=np.float32).ravel() / max(model.n_items, 1)
+                columns: sp.csr_matrix, rows: np.ndarray | None) -> np.ndarray:
+    """The VAE's logits of the new items (``Xt``: rows already transformed as the model
+    transforms them): ``hidden . w + b`` with their predicted decoder ``rows`` ((m, width +
+    1), :func:`predict_rows`), else the row's mean VAE-only logit; plus ``s x . c``."""
+    s = np.float32(model.meta["skip_weight"]) if model.meta["skip"] else np.float32(0.0)
+    term = s * sparse_product(Xt, columns) if model.meta["skip"] and columns.nnz \
+        else np.zeros((Xt.shape[0], columns.shape[1]), np.float32)
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.float32)
+        return model.hidden(Xt) @ rows[:, :-1].T + rows[:, -1][None, :] + term
+    term_mean = np.zeros(Xt.shape[0], np.float32)
+    if model.meta["skip"]:
+        row_sums = np.asarray(model._skip().sum(axis=1), dtype=np.float32).ravel()
+        term_mean = np.asarray(Xt @ row_sums, dtype=np.float32).ravel() / max(model.n_items, 1)
     vae_mean = logits.mean(axis=1) - s * term_mean
-    return vae_mean[:, None] + s * sparse_product(Xt, columns)
+    return vae_mean[:, None] + term
 
 
-def score_with_new(model: ServedModel, X: sp.spmatrix,
-                   columns: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+def score_with_new(model: ServedModel, X: sp.spmatrix, columns: sp.csr_matrix,
+                   rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(scores of the model's items, scores of the new items), float32, one scale.
 
     ``columns``: (n, m) CSR, column ``i`` the predicted item-item column of new item ``i``
-    (the transpose of :func:`predict_columns`). Raises ``ValueError`` for a model without an
-    item-item term (nothing to place new items with)."""
-    if item_item_term(model) is None:
-        raise ValueError(f"{type(model).__name__} has no item-item term to score new items")
+    (the transpose of :func:`predict_columns`; all zero for a model without the term);
+    ``rows``: (m, width + 1) their predicted decoder rows (:func:`predict_rows`) for a model
+    with a VAE, or None. Raises ``ValueError`` for a model that cannot place new items
+    (:func:`placeable`)."""
+    if not placeable(model):
+        raise ValueError(f"{type(model).__name__} has no item-item term or VAE to score "
+                         "new items")
     X = model._columns(X)
     columns = sp.csr_matrix(columns, dtype=np.float32)
     if columns.shape[0] != model.n_items:
         raise ValueError(f"columns have {columns.shape[0]} rows, model has {model.n_items}")
+    if rows is not None and np.shape(rows)[0] != columns.shape[1]:
+        raise ValueError(f"{np.shape(rows)[0]} decoder rows for {columns.shape[1]} new items")
     if isinstance(model, ServedEASE):
         Xt = transform_values(X, model.meta["input_transform"])
         return model.score(X), sparse_product(Xt, columns)
     if isinstance(model, ServedVAE):
         Xt = transform_values(X, model.meta["input_transform"])
         logits = model.logits(Xt)
-        return logits, _new_logits(model, Xt, logits, columns).astype(np.float32)
+        return logits, _new_logits(model, Xt, logits, columns, rows).astype(np.float32)
     assert isinstance(model, ServedNextBasket)
-    return _next_basket(model, X, columns)
+    return _next_basket(model, X, columns, rows)
 
 
-def _next_basket(model: ServedNextBasket, X: sp.csr_matrix,
-                 columns: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+def _next_basket(model: ServedNextBasket, X: sp.csr_matrix, columns: sp.csr_matrix,
+                 rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`.next_basket.blend_components` over the known items plus the new ones."""
     blend = model.meta["blend"]
     X = sp.csr_matrix(X, dtype=np.float32, copy=True)
@@ -188,7 +259,7 @@ def _next_basket(model: ServedNextBasket, X: sp.csr_matrix,
     n, m = model.n_items, columns.shape[1]
     Xt = term_input(model, X)
     logits = model.vae.logits(Xt)
-    new = _new_logits(model.vae, Xt, logits, columns)
+    new = _new_logits(model.vae, Xt, logits, columns, rows)
     seen = np.hstack([X.toarray() > 0, np.zeros((X.shape[0], m), bool)])
     trend = np.concatenate([np.asarray(model.arrays["trend"], np.float64), np.zeros(m)])
     parts = {

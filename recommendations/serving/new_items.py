@@ -22,7 +22,7 @@ from django.db.models import Count, Max
 from .. import cache_keys
 from ..learning.versions import LoadedVersion
 from ..ml.foldin import top_n
-from ..ml.new_items import closest_history, item_item_term, score_with_new, term_input
+from ..ml.new_items import closest_history, placeable, score_with_new, term_input
 from ..ml.policy import Exclusion
 from ..ml.serving_model import ServedModel
 from ..models import Event, NewItemColumn
@@ -38,13 +38,16 @@ NEW_IN = "New in"
 
 @dataclass(frozen=True)
 class Placed:
-    """A version's new items: ``item_ids[i]``'s predicted column is ``columns[:, i]``."""
+    """A version's new items: ``item_ids[i]``'s predicted column is ``columns[:, i]``, its
+    predicted decoder row ``decoder[i]`` (None: the model has no VAE, or some item was placed
+    without one)."""
 
     item_ids: np.ndarray
     columns: sp.csr_matrix  # (the model's items, new items)
+    decoder: np.ndarray | None = None  # (new items, width + 1)
 
     def score(self, loaded: LoadedVersion, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
-        return score_with_new(loaded.model, X, self.columns)
+        return score_with_new(loaded.model, X, self.columns, self.decoder)
 
 
 _lock = threading.Lock()
@@ -87,14 +90,16 @@ def _token(version_id: int) -> str:
 
 
 def _load(loaded: LoadedVersion) -> Placed | None:
-    if not isinstance(loaded.model, ServedModel) or item_item_term(loaded.model) is None:
+    if not isinstance(loaded.model, ServedModel) or not placeable(loaded.model):
         return None  # nothing scores them (placing keeps no rows for such a model either)
     index = loaded.item_index()
-    ids, rows, cols, vals = [], [], [], []
+    ids, rows, cols, vals, decoder = [], [], [], [], []
     placements = NewItemColumn.objects.filter(version_id=loaded.version_id).order_by("item_id")
-    for item_id, indices, weights in placements.values_list("item_id", "indices", "weights"):
+    for item_id, indices, weights, row in placements.values_list(
+            "item_id", "indices", "weights", "decoder"):
         if item_id in index:  # the version knows it after all: its own column serves
             continue
+        decoder.append(np.frombuffer(bytes(row), dtype="<f4"))
         r = np.frombuffer(bytes(indices), dtype="<i4").astype(np.int64)
         w = np.frombuffer(bytes(weights), dtype="<f4")
         keep = r < loaded.model.n_items
@@ -104,11 +109,15 @@ def _load(loaded: LoadedVersion) -> Placed | None:
         ids.append(item_id)
     if not ids:
         return None
+    widths = {len(row) for row in decoder}  # one width, the model's (+ the bias), or none
+    vectors = loaded.model.item_vectors()
+    expected = vectors.shape[1] + 1 if isinstance(vectors, np.ndarray) else None
+    rows_or_none = np.vstack(decoder) if widths == {expected} else None
     columns = sp.csr_matrix(
         (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
         shape=(loaded.model.n_items, len(ids)),
     )
-    return Placed(np.array(ids), columns)
+    return Placed(np.array(ids), columns, rows_or_none)
 
 
 def candidates(

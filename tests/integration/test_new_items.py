@@ -15,7 +15,7 @@ from recommendations.learning.new_items import place_new_items
 from recommendations.learning.refresh import refresh
 from recommendations.learning.versions import load_version
 from recommendations.models import Interaction, NewItemColumn
-from recommendations.serving import lists, pool
+from recommendations.serving import lists, new_items, pool
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,7 +87,7 @@ def test_a_new_product_reaches_the_shoppers_of_its_kind_and_no_others(shop):
     assert new.pk not in before  # not placed yet: the model does not know it
 
     assert place_new_items(version) == 1
-    assert NewItemColumn.objects.filter(version=version, item=new).exists()
+    assert bytes(NewItemColumn.objects.get(version=version, item=new).decoder) == b""  # EASE
     fan = dict(_for_you("teapot-fan"))
     assert new.pk in fan, fan
     assert str(fan[new.pk]).startswith("New, like ceramic teapot")
@@ -152,3 +152,26 @@ def test_a_refresh_places_a_product_added_since_the_training(shop):
     assert NewItemColumn.objects.filter(version=version, item=new).exists()
     _shopper("teapot-fan", teapots[:8])
     assert new.pk in dict(_for_you("teapot-fan"))
+
+
+@pytest.mark.parametrize("algorithm", ["next_basket", "vae"])
+def test_a_vae_version_places_decoder_rows_and_reaches_the_shoppers_of_its_kind(algorithm):
+    """The default model (and the hybrid VAE) scores a new item with its predicted decoder
+    row as well as its column: the teapot fan's list has it, the gardener's does not."""
+    with override_settings(RECOMMENDATIONS=SETTINGS):
+        shelves = _catalogue_and_log()
+        version = factories.trained_version(algorithm, {
+            "epochs": 30, "hidden": 32, "latent": 8, "batch_size": 64, "seed": 3})
+        pool.active_model.clear()
+        new = factories.product(name="ceramic teapot speckled",
+                                category=shelves[0][0].category, price=Decimal("3"))
+        assert place_new_items(version) == 1
+        row = NewItemColumn.objects.get(version=version, item=new)
+        width = load_version(version).model.item_vectors().shape[1]
+        assert len(bytes(row.decoder)) == 4 * (width + 1)  # its decoder row and bias, float32
+        served = new_items.placed(load_version(version))
+        assert served.decoder.shape == (1, width + 1)  # what "for you" scores it with
+        _shopper("teapot-fan", shelves[0][:8])
+        _shopper("gardener", shelves[1][:6])
+        assert new.pk in dict(_for_you("teapot-fan"))
+        assert new.pk not in dict(_for_you("gardener"))
