@@ -35,8 +35,7 @@ import scipy.sparse as sp
 from .coldstart import split_items
 from .content import documents, tfidf
 from .datasets import DatasetNotFound, load_frame, load_item_content
-from .evaluate import default_algorithm, temporal_metrics
-from .models import REGISTRY
+from .models import DEFAULT_ALGORITHM, REGISTRY
 from .new_items import (
     decoder_rows,
     item_item_term,
@@ -46,6 +45,7 @@ from .new_items import (
 )
 from .policy import PLACEMENT_DEFAULTS, apply_exclusion
 from .serving_model import served_form
+from .task_metrics import temporal_metrics
 from .temporal import TemporalSplit, split_temporal
 
 K = 20
@@ -72,7 +72,7 @@ def evaluate_new_items(split: TemporalSplit, features: sp.csr_matrix, *, share: 
                        model_params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One row per (method, task); see the module docstring. ``model_params``: the
     algorithm's hyper-parameters over its defaults."""
-    algorithm = algorithm or default_algorithm()
+    algorithm = algorithm or DEFAULT_ALGORITHM
     n = len(split.item_ids)
     if features.shape[0] != n:
         raise ValueError(f"{features.shape[0]} feature rows for {n} items")
