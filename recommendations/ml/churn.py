@@ -263,12 +263,23 @@ def _line_features(lines: pd.DataFrame | None, at: pd.Timestamp,
 # --- BG/NBD ---------------------------------------------------------------------------------
 
 
+#: How far (a factor either way) a parameter may move from its start. Where the maximum
+#: likelihood lies at infinity (no rate heterogeneity: r and alpha grow together), unbounded
+#: searches ran to 1e34 and beyond, where the log-gamma differences lose all precision and
+#: the "optimum" was rounding noise: a test's churn risks then flipped with the second
+#: the log was scored at. Within 1e4 the likelihood is exact and the ratios that matter
+#: (r / alpha, a / b) can still take any realistic value.
+FIT_RANGE = 1e4
+
+
 def _fit(neg_ll, start: np.ndarray) -> np.ndarray:
-    """Minimise ``neg_ll`` over log-parameters (so they stay positive); L-BFGS-B, then
-    Nelder-Mead from there when L-BFGS-B reports a failure (flat or ragged likelihoods)."""
-    res = minimize(neg_ll, start, method="L-BFGS-B")
+    """Minimise ``neg_ll`` over log-parameters (so they stay positive) within
+    :data:`FIT_RANGE` of ``start``; L-BFGS-B, then Nelder-Mead from there when L-BFGS-B
+    reports a failure (flat or ragged likelihoods)."""
+    bounds = [(s - np.log(FIT_RANGE), s + np.log(FIT_RANGE)) for s in start]
+    res = minimize(neg_ll, start, method="L-BFGS-B", bounds=bounds)
     if not res.success:
-        res2 = minimize(neg_ll, res.x, method="Nelder-Mead",
+        res2 = minimize(neg_ll, res.x, method="Nelder-Mead", bounds=bounds,
                         options={"maxiter": 4000, "xatol": 1e-6, "fatol": 1e-10})
         res = res2 if res2.fun <= res.fun else res
     return np.exp(res.x)
