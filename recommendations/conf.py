@@ -145,7 +145,9 @@ DEFAULTS: dict[str, Any] = {
     # Optional re-ranking for variety, per placement (off by default: no placement named):
     # {"for_you": {"METHOD": "mmr", "LAMBDA": 0.9}} (maximal marginal relevance; 1 keeps the
     # order, lower trades relevance for variety; SIMILARITY "model" item vectors or
-    # "category"; CANDIDATES x k items re-ranked) or {"METHOD": "category_cap", "CAP": 2}.
+    # "category"; CANDIDATES x k items re-ranked), {"METHOD": "category_cap", "CAP": 2}, or
+    # {"METHOD": "popularity", "WEIGHT": 0.5} (best sellers give way to less-known items
+    # ranked just below them: more of the catalogue across shoppers' lists).
     # See serving/diversity.py and docs/serving.md ("Diversity") for the measured trade-off.
     "DIVERSITY": {},
     # Default carousel length.
@@ -236,8 +238,9 @@ DIVERSITY_DEFAULTS: dict[str, Any] = {
     "CAP": 2,
     "SIMILARITY": "model",
     "CANDIDATES": 3,
+    "WEIGHT": 0.5,
 }
-DIVERSITY_METHODS = ("mmr", "category_cap")
+DIVERSITY_METHODS = ("mmr", "category_cap", "popularity")
 DIVERSITY_SIMILARITIES = ("model", "category")
 
 #: Dict settings whose keys are the shop's own (event types, placements), not ours.
@@ -324,6 +327,9 @@ def diversity_errors() -> list[str]:
             errors.append(f"{where}['CAP'] must be an integer >= 1.")
         if cfg["SIMILARITY"] not in DIVERSITY_SIMILARITIES:
             errors.append(f"{where}['SIMILARITY'] must be one of {DIVERSITY_SIMILARITIES}.")
+        weight = cfg["WEIGHT"]
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            errors.append(f"{where}['WEIGHT'] must be a number >= 0.")
         if not isinstance(cfg["CANDIDATES"], int) or cfg["CANDIDATES"] < 1:
             errors.append(f"{where}['CANDIDATES'] must be an integer >= 1 (times k).")
     return errors

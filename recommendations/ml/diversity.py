@@ -12,6 +12,11 @@ the temporal evaluation (``ml/evaluate.py``) call the same functions.
   followed by best sellers) need no common scale.
 - :func:`category_cap`: at most ``cap`` items of one category among the first positions;
   the items it defers follow, in their order, so nothing is lost.
+- :func:`popularity_penalty`: each item's rank relevance minus ``weight`` times its
+  popularity percentile (:func:`popularity_percentiles`), so a best seller gives way to a
+  less-known item ranked just below it. MMR varies a list within itself but brings up the
+  same best sellers for everyone; this spreads lists over the catalogue (coverage), which
+  is what a shop with a long tail wants (measured: docs/serving.md, "Diversity").
 - :func:`intra_list_diversity`: the evaluation's measure, mean pairwise ``1 - cosine`` of a
   list's item vectors.
 
@@ -27,7 +32,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-METHODS = ("mmr", "category_cap")
+METHODS = ("mmr", "category_cap", "popularity")
 
 
 def rank_relevance(n: int) -> np.ndarray:
@@ -129,6 +134,28 @@ def category_cap(categories: Sequence[Any], cap: int) -> np.ndarray:
     return np.array(head + tail, dtype=np.int64)
 
 
+def popularity_percentiles(popularity: np.ndarray) -> np.ndarray:
+    """Each item's popularity as a percentile in [0, 1] (ties share their mean rank): 1 for
+    the best seller, 0 for the least bought."""
+    from scipy.stats import rankdata
+
+    pop = np.asarray(popularity, dtype=np.float64).ravel()
+    if pop.size < 2:
+        return np.zeros(pop.size)
+    return (rankdata(pop) - 1.0) / (pop.size - 1.0)
+
+
+def popularity_penalty(percentiles: np.ndarray, weight: float) -> np.ndarray:
+    """The order (indices into the incoming list) by ``rank relevance - weight *
+    percentile``: ``percentiles`` of the incoming list's items (0 for an item without
+    sales). ``weight = 0`` keeps the order; at 0.5 on a 60-item list, a best seller gives way
+    to a median item ranked up to 15 places below it. Stable: ties keep the incoming order."""
+    if weight < 0:
+        raise ValueError(f"weight must be >= 0, got {weight}")
+    pct = np.asarray(percentiles, dtype=np.float64)
+    return np.argsort(-(rank_relevance(pct.size) - weight * pct), kind="stable")
+
+
 def intra_list_diversity(lists: np.ndarray, vectors: np.ndarray | sp.spmatrix) -> float:
     """Mean over lists of the mean pairwise ``1 - cosine`` of their items' ``vectors``.
 
@@ -176,5 +203,25 @@ def rerank_scores(
         if row.size == 0:
             continue
         order = mmr(v[row] @ v[row].T, lam, k=k)
+        S[r, row[order]] = bonus + (row.size - np.arange(row.size))
+    return S
+
+
+def rerank_popularity_scores(scores: np.ndarray, percentiles: np.ndarray, weight: float,
+                             candidates: int = 60) -> np.ndarray:
+    """:func:`popularity_penalty` applied to every row of a ``users x items`` score matrix
+    (the evaluation's path, as :func:`rerank_scores`): each row's top ``candidates`` finite
+    scores re-ranked, above every other item (whose order is kept)."""
+    S = np.array(scores, dtype=np.float64, copy=True)
+    pct = np.asarray(percentiles, dtype=np.float64)
+    c = min(candidates, S.shape[1])
+    top = np.argsort(-S, axis=1, kind="stable")[:, :c]
+    bonus = np.abs(S[np.isfinite(S)]).max(initial=0.0) * 2 + 2.0 * c + 1.0
+    for r in range(S.shape[0]):
+        row = top[r]
+        row = row[np.isfinite(S[r, row])]
+        if row.size == 0:
+            continue
+        order = popularity_penalty(pct[row], weight)
         S[r, row[order]] = bonus + (row.size - np.arange(row.size))
     return S

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from . import models as models_module
 from .data import DEFAULT_HALF_LIFE_DAYS, InteractionMatrix, StrongSplit, split_strong
 from .datasets import DatasetNotFound, load_dataset, load_frame
-from .diversity import rerank_scores
+from .diversity import popularity_percentiles, rerank_popularity_scores, rerank_scores
 from .metrics import (
     evaluate_scores,
     exclude_seen,
@@ -150,8 +150,15 @@ def evaluate_temporal(
     served_policy: str | None = None,
     top_ks: Sequence[int] = (),
     diversity: Sequence[float] = (),
+    popularity: Sequence[float] = (),
 ) -> list[dict[str, Any]]:
     """One result dict per (model, task) on ``split.test``.
+
+    ``popularity``: popularity-penalty weights to measure on top of ``served``, as a
+    placement with ``{"METHOD": "popularity", "WEIGHT": w}`` serves them (the top ``3 * k``
+    re-ranked, :func:`recommendations.ml.diversity.popularity_penalty`); rows
+    ``served_pop<w>``. On ``explore`` the shopper's own items are hidden *before* the
+    re-ranking, as a placement that hides them does.
 
     ``diversity``: MMR trade-offs (lambdas) to measure on top of ``served``, as "for you"
     would serve them with ``RECOMMENDATIONS["DIVERSITY"]["for_you"] = {"METHOD": "mmr",
@@ -216,6 +223,8 @@ def evaluate_temporal(
                 if label == "served":
                     out += _mmr_rows(scores, model.item_vectors(), diversity, held, split,
                                      k, info)
+                    out += _popularity_rows(scores, _popularity(model, split), popularity,
+                                            held, split, k, info)
             continue
         else:
             raise ValueError(f"unknown model {name!r}; choose from "
@@ -239,6 +248,32 @@ def _mmr_rows(scores: np.ndarray, vectors: np.ndarray, lambdas: Sequence[float],
                  "rerank_seconds": time.perf_counter() - t0}
         for task in TASKS:
             out.append({"protocol": "temporal", "task": task, "model": f"served_mmr{lam:g}",
+                        **temporal_metrics(reranked, held, task, k, split.train), **extra})
+    return out
+
+
+def _popularity(model: Recommender, split: TemporalSplit) -> np.ndarray:
+    """What serving ranks popularity by: the default model's trend (its decayed purchase
+    share), else the items' buyers in training."""
+    trend = getattr(model, "trend_", None)
+    if trend is not None:
+        return np.asarray(trend, dtype=np.float64)
+    return np.asarray((sp.csr_matrix(split.train) > 0).sum(0), dtype=np.float64).ravel()
+
+
+def _popularity_rows(scores: np.ndarray, popularity: np.ndarray, weights: Sequence[float],
+                     held: HeldOut, split: TemporalSplit, k: int, info: dict[str, Any]
+                     ) -> list[dict[str, Any]]:
+    """Rows ``served_pop<w>``: the served scores re-ranked by the popularity penalty."""
+    pct = popularity_percentiles(popularity)
+    seen = ((held.history > 0) + (held.bought > 0)).toarray()
+    out = []
+    for w in weights:
+        extra = {**info, "diversity": {"method": "popularity", "weight": w}}
+        for task in TASKS:
+            base = scores if task == "all" else np.where(seen, -np.inf, scores)
+            reranked = rerank_popularity_scores(base, pct, w, candidates=3 * k)
+            out.append({"protocol": "temporal", "task": task, "model": f"served_pop{w:g}",
                         **temporal_metrics(reranked, held, task, k, split.train), **extra})
     return out
 
@@ -282,7 +317,10 @@ def _temporal_main(args: argparse.Namespace, names: list[str]) -> int:
                            validation_fraction=args.validation_fraction, salt=args.salt,
                            half_life_days=args.half_life_days or None)
     lambdas = [float(x) for x in args.mmr.split(",") if x.strip()] if args.mmr else []
-    rows = evaluate_temporal(split, names, top_ks=args.top_k, diversity=lambdas)
+    weights = [float(x) for x in args.popularity.split(",") if x.strip()] \
+        if args.popularity else []
+    rows = evaluate_temporal(split, names, top_ks=args.top_k, diversity=lambdas,
+                             popularity=weights)
     common = {"dataset": args.dataset, "cut": str(split.cut), "window_days": split.window_days,
               "half_life_days": args.half_life_days,
               "items": int(split.train.shape[1]), "train_users": int(split.train.shape[0])}
@@ -332,6 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "terms cut to these k per row, e.g. 64,256 (rows <model>@top<k>)")
     p.add_argument("--mmr", default="", help="temporal: comma-separated MMR lambdas to "
                    "measure on top of served (e.g. 0.9,0.8); rows served_mmr<lambda>")
+    p.add_argument("--popularity", default="", help="temporal: comma-separated popularity "
+                   "penalty weights to measure on top of served (e.g. 0.3,0.5); rows "
+                   "served_pop<weight>")
     args = p.parse_args(argv)
     if args.protocol == "churn":
         from .churn_eval import churn_main

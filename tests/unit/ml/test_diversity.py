@@ -12,7 +12,10 @@ from recommendations.ml.diversity import (
     cosine_matrix,
     intra_list_diversity,
     mmr,
+    popularity_penalty,
+    popularity_percentiles,
     rank_relevance,
+    rerank_popularity_scores,
     rerank_scores,
 )
 from recommendations.ml.metrics import coverage_at_k, top_k
@@ -128,10 +131,11 @@ def test_temporal_cli_reports_diversity_and_mmr_rows(tmp_path, capsys):
     csv = _timed_log(tmp_path)
     assert evaluate.main(["--dataset", str(csv), "--protocol", "temporal", "--window-days",
                           "30", "--test-fraction", "0.3", "--models", "pop,served",
-                          "--mmr", "1,0.3"]) == 0
+                          "--mmr", "1,0.3", "--popularity", "0,1"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     by = {(r["model"], r["task"]): r for r in lines}
-    assert set(by) == {(m, t) for m in ("pop", "served", "served_mmr1", "served_mmr0.3")
+    assert set(by) == {(m, t) for m in ("pop", "served", "served_mmr1", "served_mmr0.3",
+                                        "served_pop0", "served_pop1")
                        for t in ("all", "explore")}
     for r in lines:
         assert 0 < r["coverage@20"] <= 1 and 0 <= r["popularity_bias@20"] <= 1
@@ -141,5 +145,40 @@ def test_temporal_cli_reports_diversity_and_mmr_rows(tmp_path, capsys):
         assert same[key] == plain[key]
     assert by[("served_mmr0.3", "all")]["ild@20"] > plain["ild@20"]
     assert by[("served_mmr0.3", "all")]["diversity"] == {"method": "mmr", "lambda": 0.3}
+    for task in ("all", "explore"):  # weight 0 serves the plain lists
+        assert by[("served_pop0", task)]["ndcg@20"] == by[("served", task)]["ndcg@20"]
+    assert by[("served_pop1", "all")]["popularity_bias@20"] < plain["popularity_bias@20"]
     # everybody gets the same best sellers: one list's worth of the catalogue
     assert by[("pop", "all")]["coverage@20"] <= plain["coverage@20"]
+
+
+def test_popularity_percentiles_rank_with_ties():
+    pct = popularity_percentiles(np.array([5.0, 0.0, 5.0, 10.0]))
+    np.testing.assert_allclose(pct, [0.5, 0.0, 0.5, 1.0])
+    assert popularity_percentiles(np.array([3.0])).tolist() == [0.0]
+
+
+def test_popularity_penalty_lets_best_sellers_give_way_by_its_weight():
+    # a 10-item list whose first three items are the best sellers, the rest unknown
+    pct = np.array([1.0, 1.0, 1.0] + [0.0] * 7)
+    assert popularity_penalty(pct, 0.0).tolist() == list(range(10))
+    # weight 0.25 = 2.5 places of a 10-item list: each best seller moves 2.5 places down,
+    # behind the unknown items it was less than 2.5 places ahead of
+    order = popularity_penalty(pct, 0.25).tolist()
+    assert order == [0, 3, 1, 4, 2, 5, 6, 7, 8, 9]
+    assert popularity_penalty(pct, 5.0).tolist()[:7] == list(range(3, 10))
+    with pytest.raises(ValueError, match="weight"):
+        popularity_penalty(pct, -0.1)
+
+
+def test_rerank_popularity_scores_spreads_lists_over_the_catalogue():
+    rng = np.random.default_rng(2)
+    popularity = np.arange(60, 0, -1).astype(float)  # item 0 sells best
+    scores = -np.arange(60) + rng.normal(scale=3.0, size=(40, 60))  # everyone likes them
+    scores[:, 5] = -np.inf  # hidden: stays out
+    pct = popularity_percentiles(popularity)
+    same = rerank_popularity_scores(scores, pct, 0.0, candidates=30)
+    assert (top_k(same, 10) == top_k(scores, 10)).all()
+    spread = rerank_popularity_scores(scores, pct, 1.0, candidates=30)
+    assert coverage_at_k(spread, 10) > coverage_at_k(scores, 10)
+    assert np.isneginf(spread[:, 5]).all()
